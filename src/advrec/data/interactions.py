@@ -1,0 +1,363 @@
+"""The one data model of advrec: :class:`Interactions`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from advrec.errors import DataError
+
+DUPLICATE_POLICIES = ("error", "last", "first", "sum", "max")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Immutable (user, item, value, timestamp) records over a fixed id space.
+
+    The id space (``user_ids`` / ``item_ids``, external ids by index) is shared
+    by every slice taken from the same data, so train, valid and test of one
+    split all have the same ``n_users`` and ``n_items`` and their indices agree.
+
+    Parameters
+    ----------
+    users, items
+        int64 indices into ``user_ids`` / ``item_ids``, one per record.
+    values
+        float32 value per record (rating, play count, or 1.0 for implicit data).
+    user_ids, item_ids
+        External ids; position ``i`` is the external id of index ``i``.
+    timestamps
+        Optional int64 unix time per record.
+    user_features, item_features
+        Optional side tables with one row per index (``len == n_users`` /
+        ``n_items``), in index order.
+    name
+        Human-readable dataset name.
+
+    Examples
+    --------
+    >>> inter = Interactions.from_records(["a", "a", "b"], [10, 20, 10])
+    >>> inter.n_users, inter.n_items, len(inter)
+    (2, 2, 3)
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    timestamps: np.ndarray | None = None
+    user_features: pd.DataFrame | None = field(default=None, repr=False)
+    item_features: pd.DataFrame | None = field(default=None, repr=False)
+    name: str = "interactions"
+
+    def __post_init__(self) -> None:
+        users = _readonly(np.asarray(self.users, dtype=np.int64))
+        items = _readonly(np.asarray(self.items, dtype=np.int64))
+        values = _readonly(np.asarray(self.values, dtype=np.float32))
+        n = len(users)
+        if len(items) != n or len(values) != n:
+            raise DataError(
+                f"{self.name}: users, items and values differ in length "
+                f"({n}, {len(items)}, {len(values)})"
+            )
+        object.__setattr__(self, "users", users)
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "user_ids", _readonly(np.asarray(self.user_ids)))
+        object.__setattr__(self, "item_ids", _readonly(np.asarray(self.item_ids)))
+        if self.timestamps is not None:
+            ts = _readonly(np.asarray(self.timestamps, dtype=np.int64))
+            if len(ts) != n:
+                raise DataError(f"{self.name}: {len(ts)} timestamps for {n} records")
+            object.__setattr__(self, "timestamps", ts)
+        if n:
+            if users.min() < 0 or users.max() >= len(self.user_ids):
+                raise DataError(f"{self.name}: user index out of range [0, {len(self.user_ids)})")
+            if items.min() < 0 or items.max() >= len(self.item_ids):
+                raise DataError(f"{self.name}: item index out of range [0, {len(self.item_ids)})")
+            if not np.isfinite(values).all():
+                bad = int(np.flatnonzero(~np.isfinite(values))[0])
+                raise DataError(f"{self.name}: non-finite value at record {bad}")
+        for label, table, size in (
+            ("user_features", self.user_features, len(self.user_ids)),
+            ("item_features", self.item_features, len(self.item_ids)),
+        ):
+            if table is not None and len(table) != size:
+                raise DataError(f"{self.name}: {label} has {len(table)} rows, expected {size}")
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_records(
+        cls,
+        users: Sequence[Any] | np.ndarray,
+        items: Sequence[Any] | np.ndarray,
+        values: Sequence[float] | np.ndarray | None = None,
+        timestamps: Sequence[int] | np.ndarray | None = None,
+        *,
+        user_ids: np.ndarray | None = None,
+        item_ids: np.ndarray | None = None,
+        duplicates: str = "error",
+        name: str = "interactions",
+    ) -> Interactions:
+        """Encode external ids into contiguous indices.
+
+        Parameters
+        ----------
+        users, items
+            External ids per record (any hashable, sortable dtype).
+        values
+            Values per record; 1.0 when omitted.
+        timestamps
+            Optional unix times per record.
+        user_ids, item_ids
+            A fixed vocabulary to encode against (e.g. from another file of the
+            same dataset). Ids missing from it raise :class:`DataError`.
+            Without it the vocabulary is the sorted set of ids seen.
+        duplicates
+            What to do with repeated (user, item) pairs: ``"error"`` (default),
+            ``"last"`` / ``"first"`` (keep the latest / earliest record by
+            timestamp, else by position), ``"sum"`` or ``"max"`` of values.
+        name
+            Dataset name used in messages.
+        """
+        u = np.asarray(users)
+        i = np.asarray(items)
+        if len(u) != len(i):
+            raise DataError(f"{name}: {len(u)} users but {len(i)} items")
+        v = np.ones(len(u), np.float32) if values is None else np.asarray(values, np.float32)
+        t = None if timestamps is None else np.asarray(timestamps, np.int64)
+        uid, uidx = _encode(u, user_ids, name, "user")
+        iid, iidx = _encode(i, item_ids, name, "item")
+        inter = cls(uidx, iidx, v, uid, iid, t, name=name)
+        return inter.deduplicate(duplicates)
+
+    # ----------------------------------------------------------- properties
+    @property
+    def n_users(self) -> int:
+        """Size of the user id space."""
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        """Size of the item id space."""
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __repr__(self) -> str:
+        ts = "yes" if self.timestamps is not None else "no"
+        return (
+            f"Interactions(name={self.name!r}, records={len(self)}, users={self.n_users}, "
+            f"items={self.n_items}, timestamps={ts})"
+        )
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """Users x items CSR matrix of values (cached; do not modify)."""
+        m = sp.csr_matrix(
+            (self.values, (self.users, self.items)),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        m.sort_indices()
+        return m
+
+    @cached_property
+    def binary_csr(self) -> sp.csr_matrix:
+        """Users x items CSR matrix with 1.0 for every observed pair (cached)."""
+        m = self.csr.copy()
+        m.data = np.ones_like(m.data)
+        return m
+
+    def user_counts(self) -> np.ndarray:
+        """Number of records per user index (length ``n_users``)."""
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        """Number of records per item index (length ``n_items``)."""
+        return np.bincount(self.items, minlength=self.n_items)
+
+    def active_users(self) -> np.ndarray:
+        """Sorted user indices with at least one record."""
+        return np.flatnonzero(self.user_counts())
+
+    def active_items(self) -> np.ndarray:
+        """Sorted item indices with at least one record."""
+        return np.flatnonzero(self.item_counts())
+
+    def pair_keys(self) -> np.ndarray:
+        """One int64 key per record, ``user * n_items + item`` (for set operations)."""
+        return self.users * np.int64(self.n_items) + self.items
+
+    def checksum(self) -> str:
+        """sha256 over ids, indices, values and timestamps: identifies the content."""
+        h = hashlib.sha256()
+        for a in (self.users, self.items, self.values):
+            h.update(a.tobytes())
+        if self.timestamps is not None:
+            h.update(self.timestamps.tobytes())
+        h.update(str((self.n_users, self.n_items)).encode())
+        return h.hexdigest()
+
+    # --------------------------------------------------------------- slicing
+    def subset(self, selector: np.ndarray, name: str | None = None) -> Interactions:
+        """Records picked by a boolean mask or an index array; same id space."""
+        sel = np.asarray(selector)
+        ts = None if self.timestamps is None else self.timestamps[sel]
+        return replace(
+            self,
+            users=self.users[sel],
+            items=self.items[sel],
+            values=self.values[sel],
+            timestamps=ts,
+            name=name or self.name,
+        )
+
+    def with_values(self, values: np.ndarray) -> Interactions:
+        """The same records with new values."""
+        return replace(self, values=np.asarray(values, np.float32))
+
+    def concat(self, other: Interactions, name: str | None = None) -> Interactions:
+        """Records of ``self`` followed by ``other`` (must share the id space)."""
+        if self.n_users != other.n_users or self.n_items != other.n_items:
+            raise DataError(f"cannot concatenate {self.name!r} and {other.name!r}: id spaces differ")
+        if (self.timestamps is None) != (other.timestamps is None):
+            raise DataError("cannot concatenate records with and without timestamps")
+        ts = (
+            None
+            if self.timestamps is None
+            else np.concatenate([self.timestamps, other.timestamps])  # type: ignore[list-item]
+        )
+        return replace(
+            self,
+            users=np.concatenate([self.users, other.users]),
+            items=np.concatenate([self.items, other.items]),
+            values=np.concatenate([self.values, other.values]),
+            timestamps=ts,
+            name=name or self.name,
+        )
+
+    def implicit(self, threshold: float | None = None) -> Interactions:
+        """Keep records with ``value >= threshold`` (all if None) and set values to 1.0."""
+        kept = self if threshold is None else self.subset(self.values >= threshold)
+        return kept.with_values(np.ones(len(kept), np.float32))
+
+    def deduplicate(self, policy: str = "error") -> Interactions:
+        """Resolve repeated (user, item) pairs; see :meth:`from_records` for policies."""
+        if policy not in DUPLICATE_POLICIES:
+            raise DataError(f"unknown duplicate policy {policy!r}; use one of {DUPLICATE_POLICIES}")
+        keys = self.pair_keys()
+        order = np.lexsort(
+            (self.timestamps if self.timestamps is not None else np.arange(len(keys)), keys)
+        )
+        sk = keys[order]
+        dup = np.zeros(len(sk), bool)
+        dup[1:] = sk[1:] == sk[:-1]
+        if not dup.any():
+            return self
+        if policy == "error":
+            r = order[int(np.flatnonzero(dup)[0])]
+            raise DataError(
+                f"{self.name}: duplicate (user, item) pair ({self.user_ids[self.users[r]]}, "
+                f"{self.item_ids[self.items[r]]}) at record {r} ({int(dup.sum())} duplicate "
+                "records in all); pass duplicates='last', 'first', 'sum' or 'max'"
+            )
+        starts = np.flatnonzero(~dup)
+        ends = np.append(starts[1:], len(sk)) - 1
+        keep = order[starts] if policy == "first" else order[ends]
+        srt = np.argsort(keep)
+        out = self.subset(keep[srt])
+        if policy in ("sum", "max"):
+            ufunc = np.add if policy == "sum" else np.maximum
+            out = out.with_values(ufunc.reduceat(self.values[order], starts)[srt])
+        return out
+
+    def kcore(self, k: int, *, items_k: int | None = None, compact: bool = True) -> Interactions:
+        """Iteratively drop users with fewer than ``k`` and items with fewer than ``items_k`` records.
+
+        Parameters
+        ----------
+        k
+            Minimum records per user.
+        items_k
+            Minimum records per item (defaults to ``k``).
+        compact
+            Re-index so that the id space holds only the surviving users and items.
+        """
+        ik = k if items_k is None else items_k
+        keep = np.ones(len(self), bool)
+        while True:
+            uc = np.bincount(self.users[keep], minlength=self.n_users)
+            ic = np.bincount(self.items[keep], minlength=self.n_items)
+            new = keep & (uc[self.users] >= k) & (ic[self.items] >= ik)
+            if new.sum() == keep.sum():
+                break
+            keep = new
+        out = self.subset(keep)
+        return out.compact() if compact else out
+
+    def compact(self) -> Interactions:
+        """Re-index to the users and items that have records (features follow)."""
+        au, ai = self.active_users(), self.active_items()
+        umap = np.full(self.n_users, -1, np.int64)
+        umap[au] = np.arange(len(au))
+        imap = np.full(self.n_items, -1, np.int64)
+        imap[ai] = np.arange(len(ai))
+        uf = None if self.user_features is None else self.user_features.iloc[au].reset_index(drop=True)
+        itf = None if self.item_features is None else self.item_features.iloc[ai].reset_index(drop=True)
+        return replace(
+            self,
+            users=umap[self.users],
+            items=imap[self.items],
+            user_ids=self.user_ids[au],
+            item_ids=self.item_ids[ai],
+            user_features=uf,
+            item_features=itf,
+        )
+
+    def to_frame(self, external: bool = False) -> pd.DataFrame:
+        """Records as a DataFrame (``user``, ``item``, ``value``[, ``timestamp``])."""
+        cols: dict[str, np.ndarray] = {
+            "user": self.user_ids[self.users] if external else self.users,
+            "item": self.item_ids[self.items] if external else self.items,
+            "value": self.values,
+        }
+        if self.timestamps is not None:
+            cols["timestamp"] = self.timestamps
+        return pd.DataFrame(cols)
+
+
+def _encode(
+    ids: np.ndarray, vocab: np.ndarray | None, name: str, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if vocab is None:
+        uniq, idx = np.unique(ids, return_inverse=True)
+        return uniq, idx.astype(np.int64)
+    vocab = np.asarray(vocab)
+    order = np.argsort(vocab, kind="stable")
+    sorted_vocab = vocab[order]
+    if len(sorted_vocab) > 1 and (sorted_vocab[1:] == sorted_vocab[:-1]).any():
+        raise DataError(f"{name}: the {kind} id vocabulary has repeated ids")
+    pos = np.searchsorted(sorted_vocab, ids)
+    pos_c = np.clip(pos, 0, max(len(sorted_vocab) - 1, 0))
+    ok = (pos < len(sorted_vocab)) & (sorted_vocab[pos_c] == ids) if len(sorted_vocab) else np.zeros(len(ids), bool)
+    if not ok.all():
+        bad = int(np.flatnonzero(~ok)[0])
+        raise DataError(f"{name}: {kind} id {ids[bad].item()!r} (record {bad}) is not in the {kind} vocabulary")
+    return vocab, order[pos_c].astype(np.int64)

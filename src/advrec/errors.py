@@ -1,0 +1,23 @@
+"""Error types: every user mistake surfaces as an :class:`AdvrecError` with a clear message."""
+
+from __future__ import annotations
+
+
+class AdvrecError(Exception):
+    """Base class of the errors that advrec raises for bad input or bad files."""
+
+
+class DataError(AdvrecError):
+    """A data file or array is missing, malformed or inconsistent."""
+
+
+class ConfigError(AdvrecError):
+    """A configuration key, value or experiment file is invalid."""
+
+
+class ModelFileError(AdvrecError):
+    """A saved model is missing, corrupted or does not match what was asked for."""
+
+
+class LeakageError(DataError):
+    """A split leaks test information into training data."""

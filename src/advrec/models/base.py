@@ -1,0 +1,295 @@
+"""The one :class:`Recommender` contract every model, attack and defence follows."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+import advrec
+from advrec.data.interactions import Interactions
+from advrec.errors import ConfigError, ModelFileError
+from advrec.train.callbacks import Callback
+from advrec.utils.io import atomic_path, atomic_write_json
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "meta.json"
+
+R = TypeVar("R", bound="Recommender")
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's typed configuration.
+
+    Unknown keys are errors (a misspelt hyper-parameter must never be silently
+    ignored) and values are validated on construction.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    """Seed of every random choice the model makes."""
+
+
+class Recommender(ABC):
+    """Fit on :class:`Interactions`, score all items, recommend, save and load.
+
+    Subclasses set ``name`` and ``config_class`` and implement :meth:`_fit`,
+    :meth:`_score`, :meth:`_state` and :meth:`_set_state`.
+
+    Parameters
+    ----------
+    config
+        A ready config object of ``config_class``.
+    **params
+        Or the config's fields as keyword arguments (validated).
+    """
+
+    name: ClassVar[str] = "recommender"
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise ConfigError("pass either a config object or keyword parameters, not both")
+        if config is None:
+            try:
+                config = self.config_class(**params)
+            except ValidationError as exc:
+                raise ConfigError(_format_validation(self.name, exc)) from None
+        elif not isinstance(config, self.config_class):
+            raise ConfigError(f"{self.name}: expected {self.config_class.__name__}, got {type(config).__name__}")
+        self.config: ModelConfig = config
+        self.n_users = 0
+        self.n_items = 0
+        self._seen: sp.csr_matrix | None = None
+        self.history: list[dict[str, float]] = []
+
+    # -------------------------------------------------------------- public API
+    def fit(
+        self: R,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        callbacks: Sequence[Callback] = (),
+    ) -> R:
+        """Fit on ``train``; ``valid`` (if given) may drive early stopping.
+
+        Parameters
+        ----------
+        train
+            Training interactions; its id space fixes ``n_users`` / ``n_items``.
+        valid
+            Validation interactions over the same id space (never test data).
+        show_progress
+            Show a progress bar on long work.
+        callbacks
+            Objects called at the end of each epoch (iterative models only).
+
+        Returns
+        -------
+        Recommender
+            ``self``.
+        """
+        from advrec.utils.seed import seed_everything
+
+        seed_everything(self.config.seed)
+        self.n_users, self.n_items = train.n_users, train.n_items
+        self._seen = train.binary_csr
+        self.history = []
+        self._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
+        return self
+
+    def score(self, users: np.ndarray | Sequence[int]) -> torch.Tensor:
+        """Scores of every item for each user index: a ``(len(users), n_items)`` float32 tensor."""
+        u = self._check_users(users)
+        with torch.no_grad():
+            out = self._score(u)
+        out = torch.as_tensor(out, dtype=torch.float32)
+        if out.shape != (len(u), self.n_items):
+            raise RuntimeError(f"{self.name}: score returned shape {tuple(out.shape)}")
+        return out
+
+    def recommend(
+        self, users: np.ndarray | Sequence[int], k: int = 20, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and their scores for each user, best first.
+
+        Parameters
+        ----------
+        users
+            User indices.
+        k
+            Number of items per user (capped at ``n_items``).
+        exclude_seen
+            Never recommend items the user has in the training data.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(items, scores)``, both of shape ``(len(users), k)``.
+        """
+        u = self._check_users(users)
+        scores = self.score(u)
+        if exclude_seen:
+            scores = scores.masked_fill(self.seen_mask(u), float("-inf"))
+        k = min(int(k), self.n_items)
+        top = torch.topk(scores, k, dim=1)
+        return top.indices.numpy(), top.values.numpy()
+
+    def seen_mask(self, users: np.ndarray) -> torch.Tensor:
+        """Dense bool mask ``(len(users), n_items)`` of training items for a chunk of users."""
+        self._require_fitted()
+        assert self._seen is not None
+        rows = self._seen[users]
+        mask = torch.zeros((len(users), self.n_items), dtype=torch.bool)
+        r = np.repeat(np.arange(len(users)), np.diff(rows.indptr))
+        mask[torch.from_numpy(r), torch.from_numpy(rows.indices.astype(np.int64))] = True
+        return mask
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` or :meth:`load` has run."""
+        return self._seen is not None
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+        """Save to directory ``path`` as ``model.safetensors`` plus ``meta.json`` (atomic writes)."""
+        self._require_fitted()
+        assert self._seen is not None
+        out = Path(path)
+        tensors = {f"state.{k}": torch.as_tensor(v).contiguous() for k, v in self._state().items()}
+        tensors["seen.indptr"] = torch.from_numpy(self._seen.indptr.astype(np.int64))
+        tensors["seen.indices"] = torch.from_numpy(self._seen.indices.astype(np.int64))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "history": self.history,
+            "versions": {"advrec": advrec.__version__, "torch": torch.__version__, "numpy": np.__version__},
+            "extra": extra_meta or {},
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / WEIGHTS_FILE) as tmp:
+            save_file(tensors, str(tmp), metadata={"model": self.name})
+        atomic_write_json(out / META_FILE, meta)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load a model saved by :meth:`save`.
+
+        Called on :class:`Recommender` it builds whatever model was saved; called on
+        a subclass it also checks that the file holds that model.
+
+        Raises
+        ------
+        ModelFileError
+            If files are missing, corrupted, or of another model or format.
+        """
+        from advrec.models.registry import get_model_class
+
+        d = Path(path)
+        meta = read_meta(d)
+        saved = meta.get("model")
+        if cls is not Recommender and saved != cls.name:
+            raise ModelFileError(f"{d}: holds a {saved!r} model, not {cls.name!r}")
+        klass = get_model_class(str(saved))
+        try:
+            model = klass(**meta["config"])
+        except ConfigError as exc:
+            raise ModelFileError(f"{d / META_FILE}: bad config: {exc}") from None
+        try:
+            tensors = load_file(str(d / WEIGHTS_FILE))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelFileError(f"{d / WEIGHTS_FILE}: cannot read weights ({exc})") from None
+        n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
+        try:
+            indptr = tensors.pop("seen.indptr").numpy()
+            indices = tensors.pop("seen.indices").numpy()
+            seen = sp.csr_matrix(
+                (np.ones(len(indices), np.float32), indices, indptr), shape=(n_users, n_items)
+            )
+            model.n_users, model.n_items, model._seen = n_users, n_items, seen
+            model.history = list(meta.get("history", []))
+            model._set_state({k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")})
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{d}: weights do not match the metadata ({exc})") from None
+        return model
+
+    # ------------------------------------------------------- for subclasses
+    @abstractmethod
+    def _fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None,
+        *,
+        show_progress: bool,
+        callbacks: Sequence[Callback],
+    ) -> None:
+        """Learn parameters from ``train``."""
+
+    @abstractmethod
+    def _score(self, users: np.ndarray) -> torch.Tensor | np.ndarray:
+        """Scores ``(len(users), n_items)`` for valid user indices."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, torch.Tensor | np.ndarray]:
+        """Every learned array needed to score, by name."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`_state` returned (raise KeyError/ValueError on mismatch)."""
+
+    # ---------------------------------------------------------------- helpers
+    def _require_fitted(self) -> None:
+        if self._seen is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() first")
+
+    def _check_users(self, users: np.ndarray | Sequence[int]) -> np.ndarray:
+        self._require_fitted()
+        u = np.asarray(users, dtype=np.int64).reshape(-1)
+        if len(u) and (u.min() < 0 or u.max() >= self.n_users):
+            raise IndexError(f"{self.name}: user index out of range [0, {self.n_users})")
+        return u
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({params})"
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """Read and check ``meta.json`` of a saved model directory."""
+    f = path / META_FILE
+    if not f.is_file():
+        raise ModelFileError(f"{path}: not a saved advrec model (no {META_FILE})")
+    try:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{f}: corrupted metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{f}: unsupported format (expected format_version {FORMAT_VERSION})")
+    for key in ("model", "config", "n_users", "n_items"):
+        if key not in meta:
+            raise ModelFileError(f"{f}: missing field {key!r}")
+    return meta
+
+
+def _format_validation(name: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "config"
+        parts.append(f"{loc}: {err['msg']}")
+    return f"{name}: invalid parameters: " + "; ".join(parts)

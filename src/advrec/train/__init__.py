@@ -1,0 +1,1 @@
+"""Training utilities shared by iterative models (loop, callbacks, checkpoints)."""
