@@ -46,3 +46,10 @@ def test_load_errors(synthetic, tmp_path):
 def test_score_requires_fit():
     with pytest.raises(RuntimeError, match="fit"):
         create("pop").score([0])
+
+
+def test_external_ids_survive_save(synthetic, tmp_path):
+    d = create("pop").fit(synthetic).save(tmp_path / "m")
+    loaded = Recommender.load(d)
+    assert loaded.user_ids.tolist() == synthetic.user_ids.tolist()
+    assert loaded.item_ids.tolist() == synthetic.item_ids.tolist()

@@ -24,6 +24,7 @@ from advrec.utils.io import atomic_path, atomic_write_json
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
+IDS_FILE = "ids.json"
 
 R = TypeVar("R", bound="Recommender")
 
@@ -72,6 +73,8 @@ class Recommender(ABC):
         self.n_users = 0
         self.n_items = 0
         self._seen: sp.csr_matrix | None = None
+        self.user_ids: np.ndarray | None = None
+        self.item_ids: np.ndarray | None = None
         self.history: list[dict[str, float]] = []
 
     # -------------------------------------------------------------- public API
@@ -106,6 +109,7 @@ class Recommender(ABC):
         seed_everything(self.config.seed)
         self.n_users, self.n_items = train.n_users, train.n_items
         self._seen = train.binary_csr
+        self.user_ids, self.item_ids = train.user_ids, train.item_ids
         self.history = []
         self._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
         return self
@@ -184,6 +188,9 @@ class Recommender(ABC):
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / WEIGHTS_FILE) as tmp:
             save_file(tensors, str(tmp), metadata={"model": self.name})
+        if self.user_ids is not None and self.item_ids is not None:
+            ids = {"users": self.user_ids.tolist(), "items": self.item_ids.tolist()}
+            atomic_write_json(out / IDS_FILE, ids)
         atomic_write_json(out / META_FILE, meta)
         return out
 
@@ -227,6 +234,7 @@ class Recommender(ABC):
             model._set_state({k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")})
         except (KeyError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{d}: weights do not match the metadata ({exc})") from None
+        model.user_ids, model.item_ids = _read_ids(d, n_users, n_items)
         return model
 
     # ------------------------------------------------------- for subclasses
@@ -285,6 +293,20 @@ def read_meta(path: Path) -> dict[str, Any]:
         if key not in meta:
             raise ModelFileError(f"{f}: missing field {key!r}")
     return meta
+
+
+def _read_ids(path: Path, n_users: int, n_items: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    f = path / IDS_FILE
+    if not f.is_file():
+        return None, None
+    try:
+        ids = json.loads(f.read_text(encoding="utf-8"))
+        users, items = np.asarray(ids["users"]), np.asarray(ids["items"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{f}: corrupted id vocabulary ({exc})") from None
+    if len(users) != n_users or len(items) != n_items:
+        raise ModelFileError(f"{f}: {len(users)} users / {len(items)} items, expected {n_users} / {n_items}")
+    return users, items
 
 
 def _format_validation(name: str, exc: ValidationError) -> str:

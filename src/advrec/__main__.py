@@ -1,0 +1,7 @@
+"""``python -m advrec`` runs the command line."""
+
+import sys
+
+from advrec.cli import main
+
+sys.exit(main())

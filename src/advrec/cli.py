@@ -1,0 +1,174 @@
+"""The ``advrec`` command line: data, train, run, recommend, demo.
+
+Every user mistake (unknown dataset, bad split spec, misspelt parameter,
+corrupted model folder) prints one clear line on stderr and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from advrec.errors import AdvrecError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="advrec", description="Adversarial learning for recommender systems.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="list, describe and fetch datasets")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    dsub.add_parser("list", help="names of the built-in datasets")
+    info = dsub.add_parser("info", help="counts, density, features and checksums of a dataset")
+    info.add_argument("name")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    fetch = dsub.add_parser("fetch", help="make a dataset's files available locally")
+    fetch.add_argument("name")
+
+    tr = sub.add_parser("train", help="train a model, evaluate it on the test split, save it")
+    tr.add_argument("model")
+    tr.add_argument("--data", required=True, metavar="NAME", help="dataset name or path")
+    tr.add_argument("--split", metavar="SPEC", help="e.g. random:0.8, loo, temporal:0.8, cold-item:0.2, fixed")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
+    tr.add_argument("--tune", type=int, default=0, metavar="N_TRIALS", help="Optuna trials on validation data")
+    tr.add_argument("--k", type=int, action="append", metavar="K", help="metric cutoff (repeatable, default 20)")
+    tr.add_argument("--out", metavar="DIR", help="where to save the model (default runs/<data>/<model>-seed<N>)")
+    tr.add_argument("--json", action="store_true", help="print one JSON object")
+    tr.add_argument("--progress", action="store_true", help="show progress bars")
+
+    run = sub.add_parser("run", help="run an experiment TOML file (models x datasets x seeds)")
+    run.add_argument("experiment", metavar="EXPERIMENT.toml")
+    run.add_argument("--out", metavar="DIR")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rec = sub.add_parser("recommend", help="top-k recommendations from a saved model")
+    rec.add_argument("model_dir", metavar="DIR")
+    who = rec.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", nargs="+", metavar="USER", help="external user ids")
+    who.add_argument("--all", action="store_true", help="every user of the training data")
+    rec.add_argument("-k", type=int, default=20)
+    rec.add_argument("--include-seen", action="store_true", help="do not exclude training items")
+    rec.add_argument("--out", metavar="FILE.csv", help="write CSV here instead of stdout")
+
+    demo = sub.add_parser("demo", help="fetch ML-100K, train the baselines, print a results table")
+    demo.add_argument("--models", nargs="+", metavar="MODEL", help="subset of models to run")
+    demo.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``advrec`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except AdvrecError as exc:
+        print(f"advrec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("advrec: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.version:
+        import advrec
+
+        print(advrec.__version__)
+        return 0
+    if args.command is None:
+        _parser().print_help()
+        return 0
+    handler = {"data": _data, "train": _train, "run": _run, "recommend": _recommend, "demo": _demo}
+    return handler[args.command](args)
+
+
+def _data(args: argparse.Namespace) -> int:
+    from advrec.data.datasets import dataset_info, dataset_names, fetch_dataset, load_dataset
+
+    if args.data_command == "list":
+        print("\n".join(dataset_names()))
+    elif args.data_command == "fetch":
+        print(fetch_dataset(args.name))
+    else:
+        info = dataset_info(load_dataset(args.name))
+        print(json.dumps(info, indent=2, default=str) if args.json else _format_info(info))
+    return 0
+
+
+def _format_info(info: dict[str, Any], indent: str = "") -> str:
+    lines = []
+    for key, val in info.items():
+        if isinstance(val, dict):
+            lines.append(f"{indent}{key}:")
+            lines.append(_format_info(val, indent + "  "))
+        else:
+            lines.append(f"{indent}{key}: {val}")
+    return "\n".join(lines)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
+
+    params = parse_assignments(args.set)
+    out = args.out or str(Path("runs") / _safe(args.data) / f"{args.model}-seed{args.seed}")
+    res = train_and_evaluate(
+        args.model, args.data, split=args.split, seed=args.seed, params=params,
+        tune_trials=args.tune, ks=tuple(args.k or [20]), out=out, show_progress=args.progress,
+    )
+    rec = res.record
+    if args.json:
+        keep = ("model", "dataset", "split", "seed", "hyperparameters", "fit_seconds", "eval_seconds",
+                "metrics", "n_test_users", "out")
+        print(json.dumps({k: rec[k] for k in keep if k in rec}))
+    else:
+        print(f"{rec['model']} on {rec['dataset']} ({rec['split']}, seed {rec['seed']}): "
+              f"fit {rec['fit_seconds']:.1f}s, {rec['n_test_users']} test users")
+        for key, val in sorted(rec["metrics"].items()):
+            print(f"  {key:>16}: {val:.4f}")
+        print(f"saved to {rec['out']}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from advrec.experiments.config import load_experiment
+    from advrec.experiments.runner import run_experiment, to_markdown
+
+    cfg = load_experiment(args.experiment)
+    result = run_experiment(cfg, args.out, show_progress=not args.quiet)
+    print(to_markdown(cfg, result["tables"]))
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from advrec.experiments.recommend import recommend_frame
+
+    frame = recommend_frame(args.model_dir, users=args.users, k=args.k, exclude_seen=not args.include_seen)
+    if args.out:
+        from advrec.utils.io import atomic_write_with
+
+        atomic_write_with(args.out, lambda tmp: frame.to_csv(tmp, index=False))
+        print(f"wrote {len(frame)} rows to {args.out}")
+    else:
+        frame.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from advrec.experiments.demo import run_demo
+
+    run_demo(models=args.models, seed=args.seed)
+    return 0
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

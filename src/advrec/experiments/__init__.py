@@ -1,0 +1,1 @@
+"""Experiments: one-run pipeline, TOML experiment files, tuning, the demo."""

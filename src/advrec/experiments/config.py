@@ -1,0 +1,122 @@
+"""Typed experiment files: TOML over pydantic, misspelt keys are errors.
+
+Example
+-------
+.. code-block:: toml
+
+    name = "baselines-ml100k"
+    datasets = ["ml-100k-cfgan"]
+    seeds = [0, 1, 2, 3, 4]
+    ks = [20]
+    baseline = "ease"          # label of the model the others are tested against
+    metric = "ndcg@20"         # metric of the significance tests
+
+    [[models]]
+    name = "ease"              # registered model name
+    l2 = 300.0                 # any other key is a hyper-parameter of that model
+
+    [[models]]
+    name = "bpr"
+    label = "bpr-64"           # optional, to run one model with several settings
+    tune = 20                  # optional: Optuna trials on validation data first
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from advrec.errors import ConfigError
+from advrec.models.registry import get_model_class
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ModelSpec(BaseModel):
+    """One model of an experiment: its registry name, a label, and hyper-parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    label: str | None = None
+    tune: int = Field(0, ge=0)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters: every key other than name, label and tune."""
+        return dict(self.model_extra or {})
+
+    @property
+    def key(self) -> str:
+        """Label shown in tables (defaults to the model name)."""
+        return self.label or self.name
+
+    @model_validator(mode="after")
+    def _check_model(self) -> ModelSpec:
+        cls = get_model_class(self.name)
+        unknown = set(self.params) - set(cls.config_class.model_fields)
+        if unknown:
+            raise ValueError(
+                f"model {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                f"known: {sorted(cls.config_class.model_fields)}"
+            )
+        return self
+
+
+class ExperimentConfig(BaseModel):
+    """A grid of models x datasets x seeds, evaluated on each dataset's test split."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "experiment"
+    datasets: list[str] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    split: str | None = None
+    ks: list[int] = Field(default_factory=lambda: [20], min_length=1)
+    baseline: str | None = None
+    metric: str = "ndcg@20"
+    output: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        labels = [m.key for m in self.models]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"model labels must be unique; repeated: {sorted(dup)} (add label = ...)")
+        if self.baseline is not None and self.baseline not in labels:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the models {labels}")
+        return self
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment TOML file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the offending key or line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"experiment file not found: {p}")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    try:
+        return ExperimentConfig(**raw)
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            msgs.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+        raise ConfigError(f"{p}: " + "; ".join(msgs)) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None

@@ -1,0 +1,136 @@
+"""Run an experiment file: models x datasets x seeds, one results table with significance marks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from advrec.experiments.config import ExperimentConfig
+from advrec.experiments.pipeline import train_and_evaluate, versions
+from advrec.utils.io import atomic_write_json, atomic_write_text
+
+TABLE_METRICS = ("ndcg", "recall", "precision", "mrr")
+
+
+def run_experiment(
+    cfg: ExperimentConfig, out: str | Path | None = None, *, show_progress: bool = True
+) -> dict[str, Any]:
+    """Run every (dataset, seed, model) of ``cfg`` and write the results.
+
+    Finished runs (a ``result.json`` with the same hyper-parameters in their
+    folder) are reused, so an interrupted experiment resumes where it stopped.
+
+    Returns
+    -------
+    dict
+        ``{"config", "runs", "tables"}``; also written as ``results.json`` and
+        ``results.md`` under the output folder.
+    """
+    root = Path(out or cfg.output or Path("runs") / cfg.name)
+    jobs = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in cfg.models]
+    runs: list[dict[str, Any]] = []
+    per_user: dict[tuple[str, str, int], pd.Series] = {}
+    bar = tqdm(jobs, desc=cfg.name, disable=not show_progress, unit="run")
+    for dataset, seed, spec in bar:
+        bar.set_postfix_str(f"{dataset} {spec.key} seed={seed}")
+        run_dir = root / _safe(dataset) / _safe(spec.key) / f"seed{seed}"
+        record, vectors = _reuse(run_dir, spec.params, seed, cfg.metric) or _fresh(cfg, dataset, seed, spec, run_dir)
+        record["label"] = spec.key
+        runs.append(record)
+        per_user[(dataset, spec.key, seed)] = vectors
+    tables = {d: summarise(cfg, d, runs, per_user) for d in cfg.datasets}
+    result = {"config": cfg.model_dump(mode="json"), "versions": versions(), "runs": runs, "tables": tables}
+    atomic_write_json(root / "results.json", result)
+    atomic_write_text(root / "results.md", to_markdown(cfg, tables))
+    return result
+
+
+def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: Path) -> tuple[dict[str, Any], pd.Series]:
+    res = train_and_evaluate(
+        spec.name, dataset, split=cfg.split, seed=seed, params=spec.params,
+        tune_trials=spec.tune, ks=tuple(cfg.ks), out=run_dir,
+    )
+    res.record["requested"] = spec.params
+    atomic_write_json(run_dir / "result.json", res.record)
+    return res.record, pd.Series(res.per_user[cfg.metric], index=res.users)
+
+
+def _reuse(run_dir: Path, params: dict[str, Any], seed: int, metric: str) -> tuple[dict[str, Any], pd.Series] | None:
+    f, pu = run_dir / "result.json", run_dir / "per_user.parquet"
+    if not (f.is_file() and pu.is_file()):
+        return None
+    record = json.loads(f.read_text(encoding="utf-8"))
+    if record.get("requested") != params or record.get("seed") != seed:
+        return None
+    frame = pd.read_parquet(pu)
+    if metric not in frame.columns:
+        return None
+    return record, frame.set_index("user")[metric]
+
+
+def summarise(
+    cfg: ExperimentConfig, dataset: str, runs: list[dict[str, Any]], per_user: dict[tuple[str, str, int], pd.Series]
+) -> list[dict[str, Any]]:
+    """Mean and std over seeds per model, with tests against the baseline on ``cfg.metric``."""
+    from advrec.eval.stats import paired_test
+
+    rows = []
+    for spec in cfg.models:
+        mine = [r for r in runs if r["dataset"] == dataset and r["label"] == spec.key]
+        row: dict[str, Any] = {"model": spec.key, "seeds": len(mine)}
+        for key in sorted(mine[0]["metrics"]):
+            vals = np.array([r["metrics"][key] for r in mine])
+            row[key] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0}
+        row["fit_seconds"] = float(np.mean([r["fit_seconds"] for r in mine]))
+        if cfg.baseline and spec.key != cfg.baseline:
+            a = _user_means(per_user, dataset, spec.key, cfg)
+            b = _user_means(per_user, dataset, cfg.baseline, cfg)
+            common = a.index.intersection(b.index)
+            row["vs_baseline"] = paired_test(a.loc[common].to_numpy(), b.loc[common].to_numpy())
+        rows.append(row)
+    return rows
+
+
+def _user_means(per_user: dict[tuple[str, str, int], pd.Series], dataset: str, label: str, cfg: ExperimentConfig) -> pd.Series:
+    cols = [vec for (d, lab, _seed), vec in per_user.items() if d == dataset and lab == label]
+    return pd.concat(cols, axis=1).mean(axis=1)
+
+
+def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]]) -> str:
+    """Render the tables: mean ± std over seeds, significance marks against the baseline."""
+    from advrec.eval.stats import significance_mark
+
+    ks = cfg.ks
+    cols = [f"{m}@{k}" for k in ks for m in TABLE_METRICS]
+    lines = [f"# {cfg.name}", ""]
+    for dataset, rows in tables.items():
+        lines += [
+            f"## {dataset}",
+            "",
+            f"Seeds: {cfg.seeds}. Split: {cfg.split or 'dataset default'}. Full ranking, train items excluded."
+            + (f" Marks: paired t-test on per-user {cfg.metric} (averaged over seeds) against "
+               f"`{cfg.baseline}`; * p<0.05, ** p<0.01." if cfg.baseline else ""),
+            "",
+            "| model | " + " | ".join(cols) + " | fit s |",
+            "|---|" + "---:|" * (len(cols) + 1),
+        ]
+        for row in rows:
+            cells = []
+            for c in cols:
+                cell = row.get(c)
+                text = "n/a" if cell is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+                if c == cfg.metric and "vs_baseline" in row:
+                    text += " " + significance_mark(row["vs_baseline"]["t_p"], row["vs_baseline"]["mean_diff"])
+                cells.append(text)
+            lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {row['fit_seconds']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

@@ -1,0 +1,149 @@
+"""Hyper-parameter search on the validation split (Optuna), usable for every model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from advrec.data.split import Split
+from advrec.errors import ConfigError
+from advrec.models.registry import create, get_model_class
+
+Space = Callable[[optuna.Trial], dict[str, Any]]
+
+
+def _space_ease(t: optuna.Trial) -> dict[str, Any]:
+    return {"l2": t.suggest_float("l2", 1.0, 1e4, log=True)}
+
+
+def _space_itemknn(t: optuna.Trial) -> dict[str, Any]:
+    return {"k": t.suggest_int("k", 5, 800, log=True), "shrink": t.suggest_float("shrink", 0.0, 1000.0)}
+
+
+def _space_puresvd(t: optuna.Trial) -> dict[str, Any]:
+    return {"factors": t.suggest_int("factors", 5, 500, log=True)}
+
+
+def _space_slim(t: optuna.Trial) -> dict[str, Any]:
+    return {
+        "alpha": t.suggest_float("alpha", 1e-5, 1.0, log=True),
+        "l1_ratio": t.suggest_float("l1_ratio", 1e-4, 1.0, log=True),
+    }
+
+
+def _space_bpr(t: optuna.Trial) -> dict[str, Any]:
+    return {
+        "factors": t.suggest_categorical("factors", [32, 64, 128]),
+        "lr": t.suggest_float("lr", 1e-4, 5e-2, log=True),
+        "reg": t.suggest_float("reg", 1e-6, 1e-1, log=True),
+    }
+
+
+def _space_lightgcn(t: optuna.Trial) -> dict[str, Any]:
+    return {
+        "n_layers": t.suggest_int("n_layers", 1, 4),
+        "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "reg": t.suggest_float("reg", 1e-6, 1e-2, log=True),
+    }
+
+
+def _space_multvae(t: optuna.Trial) -> dict[str, Any]:
+    return {
+        "dropout": t.suggest_float("dropout", 0.0, 0.8),
+        "anneal_cap": t.suggest_float("anneal_cap", 0.0, 1.0),
+        "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
+    }
+
+
+#: Search space per model name; the keys must be fields of the model's config.
+SEARCH_SPACES: dict[str, Space] = {
+    "ease": _space_ease,
+    "itemknn": _space_itemknn,
+    "puresvd": _space_puresvd,
+    "slim": _space_slim,
+    "bpr": _space_bpr,
+    "lightgcn": _space_lightgcn,
+    "multvae": _space_multvae,
+}
+
+
+def tune(
+    model: str,
+    split: Split,
+    n_trials: int,
+    *,
+    metric: str = "ndcg@20",
+    seed: int = 0,
+    base_params: dict[str, Any] | None = None,
+    show_progress: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Search hyper-parameters of ``model`` on the validation part of ``split``.
+
+    Each trial fits on ``split.train`` and is scored on ``split.valid`` with the
+    training items excluded; the test part is never touched.
+
+    Parameters
+    ----------
+    model
+        Registered model name.
+    split
+        A split with a validation part.
+    n_trials
+        Number of Optuna (TPE) trials.
+    metric
+        Summary key of :class:`~advrec.eval.EvalResult` to maximise.
+    seed
+        Seeds the sampler and every trial's model.
+    base_params
+        Fixed parameters the search does not change.
+    show_progress
+        Show Optuna's progress bar.
+
+    Returns
+    -------
+    tuple
+        ``(best_params, trials)`` where ``best_params`` merges ``base_params``
+        with the best trial's values and ``trials`` lists every trial's
+        parameters and validation value.
+    """
+    from advrec.eval import evaluate
+
+    name = model.lower()
+    get_model_class(name)
+    if name not in SEARCH_SPACES:
+        raise ConfigError(f"model {model!r} has no search space; tunable: {', '.join(sorted(SEARCH_SPACES))}")
+    if n_trials < 1:
+        raise ConfigError(f"--tune needs at least 1 trial, got {n_trials}")
+    tuning = split.tuning()
+    fixed = dict(base_params or {})
+    fixed.pop("seed", None)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {**fixed, **SEARCH_SPACES[name](trial), "seed": seed}
+        rec = create(name, **params).fit(tuning.train)
+        res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),))
+        if metric not in res.summary:
+            raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
+        return float(res.summary[metric])
+
+    optuna.logging.set_verbosity(logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress)
+    trials = [
+        {"number": t.number, "params": t.params, "value": t.value}
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+    ]
+    return {**fixed, **study.best_params}, trials
+
+
+def _cutoff(metric: str) -> int:
+    if "@" not in metric:
+        return 20
+    try:
+        return int(metric.split("@", 1)[1])
+    except ValueError:
+        raise ConfigError(f"bad metric name {metric!r}; expected e.g. 'ndcg@20'") from None
