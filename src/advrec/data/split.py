@@ -11,6 +11,15 @@ from advrec.data.interactions import Interactions
 from advrec.errors import LeakageError
 
 
+def _count_in(a: np.ndarray, b: np.ndarray) -> int:
+    """How many entries of ``a`` occur in ``b`` (``np.isin(a, b).sum()``, via one sort)."""
+    if len(a) == 0 or len(b) == 0:
+        return 0
+    sb = np.sort(b)
+    pos = np.minimum(np.searchsorted(sb, a), len(sb) - 1)
+    return int((sb[pos] == a).sum())
+
+
 @dataclass(frozen=True, eq=False)
 class Split:
     """Train / valid / test interactions over one id space.
@@ -35,6 +44,11 @@ class Split:
         The split spec, e.g. ``"random:0.8"`` or ``"fixed"``.
     meta
         Free-form provenance (seed, parameters).
+    valid_cold_users, valid_cold_items, valid_revealed
+        The cold sets (and revealed records) of the validation part when it
+        was carved to mirror a cold-start test (see
+        :func:`advrec.data.splits.carve_validation`); :meth:`tuning` puts them
+        in place of the test ones. ``None`` otherwise.
     """
 
     train: Interactions
@@ -45,9 +59,16 @@ class Split:
     revealed: Interactions | None = None
     name: str = "split"
     meta: dict[str, Any] = field(default_factory=dict)
+    valid_cold_users: np.ndarray | None = None
+    valid_cold_items: np.ndarray | None = None
+    valid_revealed: Interactions | None = None
 
     def __post_init__(self) -> None:
-        parts = [p for p in (self.train, self.test, self.valid, self.revealed) if p is not None]
+        parts = [
+            p
+            for p in (self.train, self.test, self.valid, self.revealed, self.valid_revealed)
+            if p is not None
+        ]
         shapes = {(p.n_users, p.n_items) for p in parts}
         if len(shapes) != 1:
             raise LeakageError(f"split {self.name!r}: parts have different id spaces {sorted(shapes)}")
@@ -75,13 +96,28 @@ class Split:
             raise LeakageError(
                 f"split {self.name!r} has no validation part; tuning on test is not allowed"
             )
-        return replace(self, test=self.valid, valid=None, name=f"{self.name}/valid")
+        # A cold-mirrored valid part brings its own cold sets and revealed records.
+        revealed = self.revealed if self.valid_cold_users is None else self.valid_revealed
+        return replace(
+            self,
+            test=self.valid,
+            valid=None,
+            cold_users=self.cold_users if self.valid_cold_users is None else self.valid_cold_users,
+            cold_items=self.cold_items if self.valid_cold_items is None else self.valid_cold_items,
+            revealed=revealed,
+            valid_cold_users=None,
+            valid_cold_items=None,
+            valid_revealed=None,
+            name=f"{self.name}/valid",
+        )
 
     def train_full(self) -> Interactions:
-        """Train plus valid, for the final fit after tuning."""
-        if self.valid is None:
-            return self.train
-        return self.train.concat(self.valid, name=self.train.name)
+        """Train plus valid (and the valid part's revealed records), for the final fit."""
+        out = self.train
+        for part in (self.valid_revealed, self.valid):
+            if part is not None:
+                out = out.concat(part, name=self.train.name)
+        return out
 
     def check_leakage(self) -> Split:
         """Refuse overlapping pairs and cold users/items that appear in training data.
@@ -96,28 +132,42 @@ class Split:
         LeakageError
             Naming the offending parts and the number of shared pairs.
         """
-        train_keys = np.unique(self.train.pair_keys())
+        train_keys = self.train.pair_keys()
         named = [("test", self.test)]
         if self.valid is not None:
             named.append(("valid", self.valid))
         for label, part in named:
-            n = int(np.isin(part.pair_keys(), train_keys).sum())
+            n = _count_in(part.pair_keys(), train_keys)
             if n:
                 raise LeakageError(f"split {self.name!r}: {n} (user, item) pairs are in both train and {label}")
         if self.valid is not None:
-            n = int(np.isin(self.test.pair_keys(), self.valid.pair_keys()).sum())
+            n = _count_in(self.test.pair_keys(), self.valid.pair_keys())
             if n:
                 raise LeakageError(f"split {self.name!r}: {n} pairs are in both valid and test")
+        for label, rev, held in (("revealed", self.revealed, self.test),
+                                 ("valid_revealed", self.valid_revealed, self.valid)):
+            if rev is not None and held is not None:
+                n = _count_in(held.pair_keys(), rev.pair_keys())
+                if n:
+                    raise LeakageError(
+                        f"split {self.name!r}: {n} pairs are in both {label} and the held-out part"
+                    )
+        for label, cold, col in (("valid cold users", self.valid_cold_users, self.train.users),
+                                 ("valid cold items", self.valid_cold_items, self.train.items)):
+            if cold is not None:
+                n = _count_in(col, cold)
+                if n:
+                    raise LeakageError(f"split {self.name!r}: {n} train records use {label}")
         fit_parts = [self.train] + ([self.valid] if self.valid is not None else [])
         for part in fit_parts:
             if self.cold_items is not None:
-                n = int(np.isin(part.items, self.cold_items).sum())
+                n = _count_in(part.items, self.cold_items)
                 if n:
                     raise LeakageError(
                         f"split {self.name!r}: {n} {part.name} records use cold items"
                     )
             if self.cold_users is not None:
-                n = int(np.isin(part.users, self.cold_users).sum())
+                n = _count_in(part.users, self.cold_users)
                 if n:
                     raise LeakageError(
                         f"split {self.name!r}: {n} {part.name} records belong to cold users"
@@ -127,7 +177,7 @@ class Split:
     def summary(self) -> dict[str, Any]:
         """Counts per part, for logs and manifests."""
         out: dict[str, Any] = {"name": self.name, "n_users": self.n_users, "n_items": self.n_items}
-        for label in ("train", "valid", "test", "revealed"):
+        for label in ("train", "valid", "test", "revealed", "valid_revealed"):
             part = getattr(self, label)
             if part is not None:
                 out[label] = {
@@ -135,7 +185,7 @@ class Split:
                     "users": int(len(part.active_users())),
                     "items": int(len(part.active_items())),
                 }
-        for label in ("cold_users", "cold_items"):
+        for label in ("cold_users", "cold_items", "valid_cold_users", "valid_cold_items"):
             arr = getattr(self, label)
             if arr is not None:
                 out[label] = int(len(arr))
