@@ -113,8 +113,8 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]]) 
             f"## {dataset}",
             "",
             f"Seeds: {cfg.seeds}. Split: {cfg.split or 'dataset default'}. Full ranking, train items excluded."
-            + (f" Marks: paired t-test on per-user {cfg.metric} (averaged over seeds) against "
-               f"`{cfg.baseline}`; * p<0.05, ** p<0.01." if cfg.baseline else ""),
+            + (f" In brackets: difference in {cfg.metric} to `{cfg.baseline}`, paired t-test on per-user "
+               "values averaged over seeds; * p<0.05, ** p<0.01." if cfg.baseline else ""),
             "",
             "| model | " + " | ".join(cols) + " | fit s |",
             "|---|" + "---:|" * (len(cols) + 1),
@@ -125,7 +125,8 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]]) 
                 cell = row.get(c)
                 text = "n/a" if cell is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
                 if c == cfg.metric and "vs_baseline" in row:
-                    text += " " + significance_mark(row["vs_baseline"]["t_p"], row["vs_baseline"]["mean_diff"])
+                    test = row["vs_baseline"]
+                    text += f" ({test['mean_diff']:+.4f}{significance_mark(test['p_t'])})"
                 cells.append(text)
             lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {row['fit_seconds']:.1f} |")
         lines.append("")

@@ -1,0 +1,317 @@
+"""Full-ranking evaluation streamed over chunks of users: :class:`Evaluator`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from advrec.data.interactions import Interactions
+from advrec.data.split import Split
+from advrec.errors import AdvrecError, ConfigError, DataError, LeakageError
+from advrec.eval.beyond import BeyondAccumulator, normalise_features
+from advrec.eval.metrics import (
+    CUTOFF_METRICS,
+    DEFAULT_METRICS,
+    auc,
+    cutoff_metrics,
+    dense_rows,
+    finite_scores,
+    relevant_matrix,
+    top_items,
+)
+from advrec.models.base import Recommender
+
+MEMORY_FACTOR = 8
+"""Working copies per chunk cell, in float32 units (scores, masked copy, masks, AUC sort, headroom)."""
+
+
+@dataclass
+class EvalResult:
+    """Per-user metric vectors and their summary for one (model, test set) evaluation.
+
+    Attributes
+    ----------
+    users
+        Evaluated user indices, ascending: users with at least one test item
+        outside the excluded (training) interactions.
+    per_user
+        ``"ndcg@20" -> float64 vector`` aligned with ``users``; ``"auc"`` has no
+        cutoff; ``"novelty@K"``, ``"arp@K"`` (and ``"ild@K"`` with item features)
+        are per-user beyond-accuracy values. NaN marks an undefined value.
+    summary
+        Mean of every per-user vector (NaN ignored) plus ``"coverage@K"`` and
+        ``"gini@K"`` of the whole set of recommended lists.
+    ks
+        Cutoffs.
+    n_users, n_items
+        Size of the id space (not the number of evaluated users; see ``users``).
+    meta
+        Provenance: model name, test and exclude names, chunk size, seconds.
+    """
+
+    users: np.ndarray
+    per_user: dict[str, np.ndarray]
+    summary: dict[str, float]
+    ks: tuple[int, ...]
+    n_users: int
+    n_items: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_evaluated(self) -> int:
+        """Number of evaluated users."""
+        return len(self.users)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary and counts (NaN becomes None)."""
+        summ = {k: (None if not np.isfinite(v) else float(v)) for k, v in self.summary.items()}
+        return {
+            "summary": summ,
+            "ks": list(self.ks),
+            "n_users": int(self.n_users),
+            "n_items": int(self.n_items),
+            "n_evaluated": self.n_evaluated,
+            "meta": dict(self.meta),
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-user table: a ``user`` column and one column per per-user metric."""
+        cols: dict[str, np.ndarray] = {"user": self.users}
+        cols.update(self.per_user)
+        return pd.DataFrame(cols)
+
+
+class Evaluator:
+    """Rank all items for every test user, in chunks, and compute metrics.
+
+    For each chunk of evaluated users: ``model.score(chunk)``; the user's
+    excluded (training) items are set to ``-inf``; ``top-max(ks)`` items are
+    taken with ties broken by lower item index; hits are looked up in the
+    test CSR. Memory is bounded by the chunk: no users x items matrix of the
+    whole data set is ever built.
+
+    Parameters
+    ----------
+    ks
+        Cutoffs K (each ``1 <= K <= n_items``).
+    metrics
+        Subset of :data:`~advrec.eval.metrics.DEFAULT_METRICS`.
+    chunk_size
+        Users per chunk; by default ``max_chunk_bytes // (n_items * 4 * MEMORY_FACTOR)``.
+    max_chunk_bytes
+        Memory budget of one chunk when ``chunk_size`` is None.
+    beyond
+        Also compute beyond-accuracy metrics (coverage, Gini, novelty, ARP, ILD).
+    item_features
+        ``(n_items, d)`` features or embeddings for intra-list diversity.
+    show_progress
+        Show a progress bar over chunks.
+    """
+
+    def __init__(
+        self,
+        ks: Iterable[int] = (20,),
+        metrics: Iterable[str] = DEFAULT_METRICS,
+        *,
+        chunk_size: int | None = None,
+        max_chunk_bytes: int = 256 << 20,
+        beyond: bool = True,
+        item_features: np.ndarray | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self.ks = _check_ks(ks)
+        self.metrics = tuple(metrics)
+        unknown = [m for m in self.metrics if m not in DEFAULT_METRICS]
+        if unknown or not self.metrics:
+            raise ConfigError(
+                f"metrics: unknown {unknown} (choose from {list(DEFAULT_METRICS)})"
+                if unknown
+                else "metrics: at least one metric is needed"
+            )
+        if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+            raise ConfigError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        if max_chunk_bytes < 1:
+            raise ConfigError(f"max_chunk_bytes must be positive, got {max_chunk_bytes}")
+        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.max_chunk_bytes = int(max_chunk_bytes)
+        self.beyond = bool(beyond)
+        self.item_features = item_features
+        self.show_progress = show_progress
+
+    def chunk_users(self, n_items: int) -> int:
+        """Users per chunk for a catalogue of ``n_items`` items."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        return max(1, self.max_chunk_bytes // (max(n_items, 1) * 4 * MEMORY_FACTOR))
+
+    def evaluate(self, model: Recommender, train: Interactions, test: Interactions) -> EvalResult:
+        """Evaluate ``model`` on ``test``, excluding the items of ``train`` from ranking.
+
+        Parameters
+        ----------
+        model
+            A fitted recommender over the same id space.
+        train
+            The interactions to exclude (what the model was fit on); also the
+            popularity base of novelty and ARP.
+        test
+            Held-out interactions; test pairs that are also in ``train`` are
+            dropped with a warning (they can never be recommended).
+        """
+        start = time.perf_counter()
+        n_users, n_items = _check_spaces(model, train, test)
+        if max(self.ks) > n_items:
+            raise ConfigError(f"ks: cutoff {max(self.ks)} exceeds the number of items ({n_items})")
+        excl = train.binary_csr
+        rel = relevant_matrix(test.binary_csr, excl, test.name, train.name)
+        n_rel_all = np.diff(rel.indptr)
+        users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
+        if not len(users):
+            raise DataError(f"{test.name}: no user has a test item outside {train.name!r}; nothing to evaluate")
+        acc = None
+        if self.beyond:
+            feats = None if self.item_features is None else normalise_features(self.item_features, n_items)
+            item_users = np.bincount(excl.indices, minlength=n_items)
+            acc = BeyondAccumulator(self.ks, item_users, int(np.count_nonzero(np.diff(excl.indptr))), feats)
+        step = self.chunk_users(n_items)
+        parts: dict[str, list[np.ndarray]] = {}
+        starts = range(0, len(users), step)
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"evaluate {model.name}", unit="chunk")
+        for s in starts:
+            chunk = users[s : s + step]
+            for key, vec in self._chunk(model, chunk, excl, rel, acc).items():
+                parts.setdefault(key, []).append(vec)
+        per_user = {k: np.concatenate(v) for k, v in parts.items()}
+        summary = {k: _nanmean(v) for k, v in per_user.items()}
+        if acc is not None:
+            summary.update(acc.finish())
+        meta = {
+            "model": model.name,
+            "test": test.name,
+            "exclude": train.name,
+            "chunk_size": step,
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        return EvalResult(users, per_user, summary, self.ks, n_users, n_items, meta)
+
+    def _chunk(
+        self,
+        model: Recommender,
+        chunk: np.ndarray,
+        excl: sp.csr_matrix,
+        rel: sp.csr_matrix,
+        acc: BeyondAccumulator | None,
+    ) -> dict[str, np.ndarray]:
+        scores = finite_scores(model, chunk)
+        dev = scores.device
+        excl_rows = excl[chunk]
+        scores = scores.masked_fill(dense_rows(excl_rows, dev), float("-inf"))
+        n_excl = torch.from_numpy(np.diff(excl_rows.indptr).astype(np.int64)).to(dev)
+        kmax = max(self.ks)
+        top, top_val = top_items(scores, kmax)
+        rows = rel[chunk]
+        rr = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(rows.indptr))).to(dev)
+        rc = torch.from_numpy(rows.indices.astype(np.int64)).to(dev)
+        n_items = scores.shape[1]
+        rel_keys = rr * n_items + rc
+        top_keys = torch.arange(len(chunk), device=dev)[:, None] * n_items + top
+        hits = torch.isin(top_keys, rel_keys).to(torch.float64)
+        n_rel = torch.from_numpy(np.diff(rows.indptr).astype(np.float64)).to(dev)
+        out: dict[str, torch.Tensor] = {}
+        names = tuple(m for m in CUTOFF_METRICS if m in self.metrics)
+        for k in self.ks:
+            for name, vec in cutoff_metrics(hits, n_rel, k, names).items():
+                out[f"{name}@{k}"] = vec
+        order = [f"{m}@{k}" for m in self.metrics if m != "auc" for k in self.ks]
+        out = {key: out[key] for key in order}
+        if "auc" in self.metrics:
+            out["auc"] = auc(scores, rr, rc, n_excl)
+        del scores
+        if acc is not None:
+            out.update(acc.update(top, top_val > float("-inf")))
+        return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in out.items()}
+
+
+def evaluate(
+    model: Recommender, train: Interactions, test: Interactions, *, ks: Iterable[int] = (20,), **kwargs: Any
+) -> EvalResult:
+    """Shortcut for ``Evaluator(ks, **kwargs).evaluate(model, train, test)``."""
+    return Evaluator(ks, **kwargs).evaluate(model, train, test)
+
+
+def evaluate_split(
+    model: Recommender,
+    split: Split,
+    part: str = "test",
+    *,
+    exclude: Interactions | None = None,
+    **kwargs: Any,
+) -> EvalResult:
+    """Evaluate on ``split.valid`` or ``split.test``, excluding what the model was fit on.
+
+    Parameters
+    ----------
+    model
+        Fitted recommender.
+    split
+        The split.
+    part
+        ``"valid"`` (tuning: the model was fit on ``split.train``) or ``"test"``
+        (final: the model was refit on ``split.train_full()``, train plus valid).
+    exclude
+        The interactions masked from ranking; should be exactly what the model
+        was fit on. Defaults: ``split.train`` for ``"valid"``,
+        ``split.train_full()`` for ``"test"``. Pass ``exclude=split.train`` to
+        test a model fit on train only without masking the validation items.
+    **kwargs
+        :class:`Evaluator` parameters (``ks``, ``metrics``, ``chunk_size`` ...).
+    """
+    if part == "valid":
+        if split.valid is None:
+            raise LeakageError(f"split {split.name!r} has no validation part to evaluate on")
+        target, default = split.valid, split.train
+    elif part == "test":
+        target, default = split.test, split.train_full()
+    else:
+        raise ConfigError(f"part must be 'valid' or 'test', got {part!r}")
+    ks = kwargs.pop("ks", (20,))
+    return Evaluator(ks, **kwargs).evaluate(model, default if exclude is None else exclude, target)
+
+
+# ----------------------------------------------------------------- helpers
+def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
+    try:
+        out = tuple(sorted({int(k) for k in ks}))
+    except (TypeError, ValueError):
+        raise ConfigError(f"ks must be positive integers, got {ks!r}") from None
+    if not out or out[0] < 1:
+        raise ConfigError(f"ks must be a non-empty set of positive integers, got {ks!r}")
+    return out
+
+
+def _check_spaces(model: Recommender, train: Interactions, test: Interactions) -> tuple[int, int]:
+    if not model.is_fitted:
+        raise AdvrecError(f"{model.name}: the model is not fitted; call fit() or load() first")
+    space = (model.n_users, model.n_items)
+    for label, part in (("train/exclude", train), ("test", test)):
+        if (part.n_users, part.n_items) != space:
+            raise DataError(
+                f"{label} {part.name!r} has id space {(part.n_users, part.n_items)} but the model "
+                f"{model.name!r} was fit on {space}"
+            )
+    return space
+
+
+def _nanmean(v: np.ndarray) -> float:
+    ok = np.isfinite(v)
+    return float(v[ok].mean()) if ok.any() else float("nan")
