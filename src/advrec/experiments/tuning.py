@@ -20,17 +20,22 @@ def _space_ease(t: optuna.Trial) -> dict[str, Any]:
 
 
 def _space_itemknn(t: optuna.Trial) -> dict[str, Any]:
-    return {"k": t.suggest_int("k", 5, 800, log=True), "shrink": t.suggest_float("shrink", 0.0, 1000.0)}
+    return {
+        "k": t.suggest_int("k", 10, 500, log=True),
+        "shrink": t.suggest_float("shrink", 0.0, 200.0),
+        "asymmetric_alpha": t.suggest_float("asymmetric_alpha", 0.3, 1.0),
+        "feature_weighting": t.suggest_categorical("feature_weighting", ["none", "bm25", "tfidf"]),
+    }
 
 
 def _space_puresvd(t: optuna.Trial) -> dict[str, Any]:
-    return {"factors": t.suggest_int("factors", 5, 500, log=True)}
+    return {"factors": t.suggest_int("factors", 4, 400, log=True)}
 
 
 def _space_slim(t: optuna.Trial) -> dict[str, Any]:
     return {
-        "alpha": t.suggest_float("alpha", 1e-5, 1.0, log=True),
-        "l1_ratio": t.suggest_float("l1_ratio", 1e-4, 1.0, log=True),
+        "alpha": t.suggest_float("alpha", 1e-3, 3.0, log=True),
+        "l1_ratio": t.suggest_float("l1_ratio", 1e-4, 0.5, log=True),
     }
 
 
@@ -123,7 +128,12 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         params = {**fixed, **SEARCH_SPACES[name](trial), "seed": seed}
-        rec = create(name, **params).fit(tuning.train)
+        # valid is passed so iterative models can stop early; the epoch they stop
+        # at becomes their tuned number of epochs for the final fit.
+        rec = create(name, **params).fit(tuning.train, tuning.test)
+        best_epoch = getattr(rec, "best_epoch_", None)
+        if best_epoch is not None:
+            trial.set_user_attr("best_epoch", int(best_epoch))
         res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),))
         if metric not in res.summary:
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
@@ -133,11 +143,14 @@ def tune(
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress)
     trials = [
-        {"number": t.number, "params": t.params, "value": t.value}
+        {"number": t.number, "params": t.params, "value": t.value, **t.user_attrs}
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
-    return {**fixed, **study.best_params}, trials
+    best = {**fixed, **study.best_params}
+    if "best_epoch" in study.best_trial.user_attrs:
+        best["epochs"] = study.best_trial.user_attrs["best_epoch"]
+    return best, trials
 
 
 def _cutoff(metric: str) -> int:
