@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("advrec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `advrec data info x | head`
+        sys.stderr.close()
+        return 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -104,6 +107,8 @@ def _data(args: argparse.Namespace) -> int:
 def _format_info(info: dict[str, Any], indent: str = "") -> str:
     lines = []
     for key, val in info.items():
+        if isinstance(val, dict) and not val:
+            continue
         if isinstance(val, dict):
             lines.append(f"{indent}{key}:")
             lines.append(_format_info(val, indent + "  "))

@@ -41,6 +41,7 @@ def run_experiment(
         run_dir = root / _safe(dataset) / _safe(spec.key) / f"seed{seed}"
         record, vectors = _reuse(run_dir, spec.params, seed, cfg.metric) or _fresh(cfg, dataset, seed, spec, run_dir)
         record["label"] = spec.key
+        record["experiment_dataset"] = dataset
         runs.append(record)
         per_user[(dataset, spec.key, seed)] = vectors
     tables = {d: summarise(cfg, d, runs, per_user) for d in cfg.datasets}
@@ -81,7 +82,7 @@ def summarise(
 
     rows = []
     for spec in cfg.models:
-        mine = [r for r in runs if r["dataset"] == dataset and r["label"] == spec.key]
+        mine = [r for r in runs if r["experiment_dataset"] == dataset and r["label"] == spec.key]
         row: dict[str, Any] = {"model": spec.key, "seeds": len(mine)}
         for key in sorted(mine[0]["metrics"]):
             vals = np.array([r["metrics"][key] for r in mine])

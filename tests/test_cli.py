@@ -1,0 +1,105 @@
+"""The command line end to end on a small CSV file the test writes itself."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from advrec.cli import main
+from conftest import make_synthetic
+
+
+@pytest.fixture
+def csv_path(tmp_path):
+    inter = make_synthetic(n_users=50, n_items=30, seed=3)
+    frame = inter.to_frame(external=True).rename(columns={"value": "rating"})
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_train_json_and_recommend(csv_path, tmp_path, capsys):
+    out = tmp_path / "model"
+    code = main(["train", "pop", "--data", str(csv_path), "--split", "random:0.8", "--seed", "1",
+                 "--out", str(out), "--json"])
+    assert code == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["model"] == "pop" and rec["seed"] == 1 and rec["split"].endswith("random:0.8")
+    for key in ("ndcg@20", "recall@20", "precision@20", "mrr@20"):
+        assert 0.0 <= rec["metrics"][key] <= 1.0
+    assert rec["fit_seconds"] >= 0
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["data"]["train_sha256"] and saved["versions"]["torch"]
+    assert len(pd.read_parquet(out / "per_user.parquet")) == rec["n_test_users"]
+
+    assert main(["recommend", str(out), "--users", "100", "101", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "user,rank,item,score"
+    assert len(lines) == 1 + 6
+    csv_out = tmp_path / "all.csv"
+    assert main(["recommend", str(out), "--all", "-k", "2", "--out", str(csv_out)]) == 0
+    table = pd.read_csv(csv_out)
+    assert table["user"].nunique() == 50 and (table["rank"] <= 2).all()
+
+
+def test_same_seed_same_metrics(csv_path, tmp_path, capsys):
+    runs = []
+    for i in range(2):
+        main(["train", "itemknn", "--data", str(csv_path), "--seed", "4", "--out", str(tmp_path / f"m{i}"), "--json"])
+        runs.append(json.loads(capsys.readouterr().out)["metrics"])
+    assert runs[0] == runs[1]
+
+
+def test_set_and_misspelt_parameter(csv_path, tmp_path, capsys):
+    assert main(["train", "itemknn", "--data", str(csv_path), "--set", "k=5", "--out", str(tmp_path / "m"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hyperparameters"]["k"] == 5
+    assert main(["train", "itemknn", "--data", str(csv_path), "--set", "kk=5", "--out", str(tmp_path / "m2")]) == 2
+    assert "kk" in capsys.readouterr().err
+
+
+def test_user_errors_exit_2(csv_path, tmp_path, capsys):
+    assert main(["train", "nope", "--data", str(csv_path)]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert main(["train", "pop", "--data", str(tmp_path / "missing.csv")]) == 2
+    assert "missing.csv" in capsys.readouterr().err
+    assert main(["train", "pop", "--data", str(csv_path), "--split", "bogus:1"]) == 2
+    assert "bogus" in capsys.readouterr().err
+    assert main(["recommend", str(tmp_path), "--all"]) == 2
+    assert "not a saved advrec model" in capsys.readouterr().err
+
+
+def test_run_experiment(csv_path, tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "tiny"
+datasets = ["{csv_path}"]
+seeds = [0, 1]
+split = "random:0.8"
+baseline = "pop"
+
+[[models]]
+name = "pop"
+
+[[models]]
+name = "itemknn"
+k = 10
+""")
+    assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "| itemknn |" in text and "| pop |" in text
+    result = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert len(result["runs"]) == 4
+    rows = {r["model"]: r for r in next(iter(result["tables"].values()))}
+    assert rows["itemknn"]["seeds"] == 2 and "vs_baseline" in rows["itemknn"]
+    assert (tmp_path / "res" / "results.md").is_file()
+    # a second run reuses the finished runs and gives the same table
+    assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--quiet"]) == 0
+    assert capsys.readouterr().out == text
+
+
+def test_data_info_json(csv_path, capsys):
+    assert main(["data", "info", str(csv_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["users"] == 50
