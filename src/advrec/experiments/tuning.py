@@ -49,7 +49,7 @@ def _space_bpr(t: optuna.Trial) -> dict[str, Any]:
 
 def _space_lightgcn(t: optuna.Trial) -> dict[str, Any]:
     return {
-        "n_layers": t.suggest_int("n_layers", 1, 4),
+        "layers": t.suggest_int("layers", 1, 4),
         "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
         "reg": t.suggest_float("reg", 1e-6, 1e-2, log=True),
     }
@@ -131,7 +131,8 @@ def tune(
         # valid is passed so iterative models can stop early; the epoch they stop
         # at becomes their tuned number of epochs for the final fit.
         rec = create(name, **params).fit(tuning.train, tuning.test)
-        best_epoch = getattr(rec, "best_epoch_", None)
+        loop = getattr(rec, "loop_result_", None)
+        best_epoch = None if loop is None else loop.best_epoch
         if best_epoch is not None:
             trial.set_user_attr("best_epoch", int(best_epoch))
         res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),))

@@ -1,0 +1,160 @@
+"""BPR-MF: matrix factorisation trained with Bayesian Personalised Ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from advrec.data.interactions import Interactions
+from advrec.models.sampling import NegativeSampler
+from advrec.models.torch_base import TorchConfig, TorchRecommender
+
+
+class BPRConfig(TorchConfig):
+    """Hyper-parameters of :class:`BPRMF`."""
+
+    factors: int = Field(64, ge=1)
+    """Embedding size."""
+    reg: float = Field(1e-4, ge=0)
+    """L2 weight on the embeddings (and biases) of each sampled triple."""
+    use_bias: bool = True
+    """Learn an item bias added to every score."""
+    init_std: float = Field(0.1, gt=0)
+    """Standard deviation of the normal initialisation of the embeddings."""
+
+
+class BPRMF(TorchRecommender):
+    """BPR-MF (Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI 2009).
+
+    Scores ``s(u, i) = p_u . q_i + b_i`` and maximises, over triples of a user
+    ``u``, one of their items ``i`` and a uniformly sampled item ``j`` they have
+    not interacted with, the mean of::
+
+        ln sigmoid(s(u, i) - s(u, j)) - reg * (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2)
+
+    Each epoch visits every training pair once, in random order. Gradients are
+    computed in closed form (no autograd) and applied by Adam or SGD, which makes
+    an epoch run at millions of triples per second on a laptop CPU.
+
+    TOML::
+
+        [[models]]
+        name = "bpr"
+        factors = 64
+        lr = 0.001
+        reg = 0.0001
+        batch_size = 4096
+        epochs = 100
+    """
+
+    name = "bpr"
+    config_class = BPRConfig
+    config: BPRConfig
+
+    # ------------------------------------------------------------- training
+    def _build(self, train: Interactions) -> None:
+        c = self.config
+        self.user_emb = torch.nn.Parameter(torch.randn(self.n_users, c.factors) * c.init_std)
+        self.item_emb = torch.nn.Parameter(torch.randn(self.n_items, c.factors) * c.init_std)
+        self.item_bias = torch.nn.Parameter(torch.zeros(self.n_items)) if c.use_bias else None
+        for p in self._params():
+            p.grad = torch.zeros_like(p)
+        self._sampler = NegativeSampler(train.binary_csr)
+
+    def _params(self) -> list[torch.nn.Parameter]:
+        ps = [self.user_emb, self.item_emb]
+        return ps + ([self.item_bias] if self.item_bias is not None else [])
+
+    def train_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"user_emb": self.user_emb, "item_emb": self.item_emb}
+        if self.item_bias is not None:
+            out["item_bias"] = self.item_bias
+        return out
+
+    def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
+        users, pos, neg = self._sampler.epoch_triples(generator)
+        opt = self._optimizers["main"]
+        bs = self.config.batch_size
+        total = torch.zeros((), dtype=torch.float64)
+        with torch.no_grad():
+            for start in range(0, len(users), bs):
+                u, i, j = users[start:start + bs], pos[start:start + bs], neg[start:start + bs]
+                total += self.batch_gradients(u, i, j) * len(u)
+                opt.step()
+        return {"loss": float(total) / max(len(users), 1)}
+
+    def batch_gradients(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """Write the gradient of the batch loss into ``.grad`` of every parameter.
+
+        Works in place in reused buffers: on CPU, allocating fresh ``batch x
+        factors`` tensors for every step costs more than the arithmetic.
+
+        Returns
+        -------
+        torch.Tensor
+            The batch loss (mean over triples, regularisation included).
+        """
+        n = len(u)
+        lam = self.config.reg
+        ws = self._workspace(n)
+        pu, qi, qj, diff = ws["pu"], ws["qi"], ws["qj"], ws["diff"]
+        emb_u, emb_i = self.user_emb.detach(), self.item_emb.detach()
+        torch.index_select(emb_u, 0, u, out=pu)
+        torch.index_select(emb_i, 0, i, out=qi)
+        torch.index_select(emb_i, 0, j, out=qj)
+        torch.sub(qi, qj, out=diff)
+        x = torch.bmm(pu.unsqueeze(1), diff.unsqueeze(2)).view(n)
+        sq = sum(torch.dot(t.view(-1), t.view(-1)) for t in (pu, qi, qj))
+        if self.item_bias is not None:
+            bi = self.item_bias.detach().index_select(0, i)
+            bj = self.item_bias.detach().index_select(0, j)
+            x = x + bi - bj
+            sq = sq + torch.dot(bi, bi) + torch.dot(bj, bj)
+        loss = torch.nn.functional.softplus(-x).mean() + lam * sq / n
+        # d/dx of -ln sigmoid(x), averaged over the batch
+        g = torch.sigmoid(-x).neg_().div_(n)
+        r = 2.0 * lam / n
+        gcol = g.unsqueeze(1)
+        gu, gi = self.user_emb.grad, self.item_emb.grad
+        assert gu is not None and gi is not None
+        gu.zero_()
+        gi.zero_()
+        gi.index_add_(0, i, qi.mul_(r).addcmul_(gcol, pu))
+        gi.index_add_(0, j, qj.mul_(r).addcmul_(gcol, pu, value=-1.0))
+        gu.index_add_(0, u, diff.mul_(gcol).add_(pu, alpha=r))
+        if self.item_bias is not None:
+            gb = self.item_bias.grad
+            assert gb is not None
+            gb.zero_()
+            gb.index_add_(0, i, g + r * bi)
+            gb.index_add_(0, j, r * bj - g)
+        return loss.to(torch.float64)
+
+    def _workspace(self, n: int) -> dict[str, torch.Tensor]:
+        ws = getattr(self, "_ws", None)
+        if ws is None or len(ws["pu"]) != n:
+            d = self.config.factors
+            ws = {k: torch.empty(n, d) for k in ("pu", "qi", "qj", "diff")}
+            self._ws = ws
+        return ws
+
+    # -------------------------------------------------------------- scoring
+    def _score(self, users: np.ndarray) -> torch.Tensor:
+        u = torch.from_numpy(users)
+        s = self.user_emb.detach().index_select(0, u) @ self.item_emb.detach().T
+        if self.item_bias is not None:
+            s += self.item_bias.detach()
+        return s
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach() for k, v in self.train_tensors().items()}
+
+    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
+        c = self.config
+        u, i = state["user_emb"], state["item_emb"]
+        if u.shape != (self.n_users, c.factors) or i.shape != (self.n_items, c.factors):
+            raise ValueError(f"embedding shapes {tuple(u.shape)}, {tuple(i.shape)} do not match the config")
+        self.user_emb = torch.nn.Parameter(u, requires_grad=False)
+        self.item_emb = torch.nn.Parameter(i, requires_grad=False)
+        self.item_bias = torch.nn.Parameter(state["item_bias"], requires_grad=False) if c.use_bias else None

@@ -1,0 +1,200 @@
+"""LightGCN: embeddings smoothed over the user-item graph, trained with BPR."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from advrec.data.interactions import Interactions
+from advrec.models.sampling import NegativeSampler
+from advrec.models.torch_base import TorchConfig, TorchRecommender
+
+
+class LightGCNConfig(TorchConfig):
+    """Hyper-parameters of :class:`LightGCN` (defaults of the paper)."""
+
+    factors: int = Field(64, ge=1)
+    """Embedding size."""
+    layers: int = Field(3, ge=0)
+    """Propagation layers K (0 gives BPR-MF without biases)."""
+    reg: float = Field(1e-4, ge=0)
+    """L2 weight on the ego (layer-0) embeddings of each sampled triple."""
+    init_std: float = Field(0.1, gt=0)
+    """Standard deviation of the normal initialisation of the ego embeddings."""
+    batch_size: int = Field(2048, ge=1)
+    """Triples per step."""
+    epochs: int = Field(400, ge=1)
+    """Maximum number of epochs."""
+
+
+def normalized_adjacency(train: sp.spmatrix, n_users: int, n_items: int) -> torch.Tensor:
+    """``D^-1/2 A D^-1/2`` of the bipartite graph ``A = [[0, R], [R^T, 0]]`` as torch CSR.
+
+    Nodes are users ``0..n_users-1`` then items. Isolated nodes get zero rows.
+    """
+    r = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    r.data[:] = 1.0
+    a = sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
+    a.sum_duplicates()
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg)
+    np.power(deg, -0.5, out=inv, where=deg > 0)
+    a = sp.csr_matrix(sp.diags(inv) @ a @ sp.diags(inv), dtype=np.float32)
+    a.sort_indices()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(a.indptr.astype(np.int64)),
+            torch.from_numpy(a.indices.astype(np.int64)),
+            torch.from_numpy(a.data),
+            size=(n_users + n_items, n_users + n_items),
+            check_invariants=False,
+        )
+
+
+class SymmetricOperator:
+    """A constant symmetric sparse matrix that multiplies dense tensors.
+
+    On CPU the product runs in SciPy over the same memory as the torch CSR
+    tensor (measured 1.8x faster than ``torch`` CSR on one core for Gowalla).
+    """
+
+    def __init__(self, adj: torch.Tensor) -> None:
+        self.adj = adj
+        n = adj.shape[0]
+        self._scipy = sp.csr_matrix(
+            (adj.values().numpy(), adj.col_indices().numpy(), adj.crow_indices().numpy()), shape=(n, n)
+        )
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return self.adj.to(x.device) @ x
+        out = self._scipy @ np.ascontiguousarray(x.detach().numpy())
+        return torch.from_numpy(np.asarray(out, dtype=np.float32))
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ X`` for a constant symmetric sparse ``A``: the backward is ``A @ grad``."""
+
+    @staticmethod
+    def forward(ctx: Any, adj: SymmetricOperator, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, ctx.adj @ grad
+
+
+def propagate(adj: SymmetricOperator, ego: torch.Tensor, layers: int) -> torch.Tensor:
+    """Mean of ``ego, A ego, ..., A^K ego`` (LightGCN's layer combination)."""
+    out = ego
+    h = ego
+    for _ in range(layers):
+        h = _SymmetricSpMM.apply(adj, h)
+        out = out + h
+    return out / (layers + 1)
+
+
+class LightGCN(TorchRecommender):
+    """LightGCN (He et al., "LightGCN: Simplifying and Powering Graph Convolution
+    Network for Recommendation", SIGIR 2020).
+
+    Ego embeddings of users and items are smoothed over the symmetric-normalised
+    user-item graph for ``layers`` steps, without weights or non-linearities; the
+    final embedding is the mean of all layers and ``s(u, i) = e_u . e_i``. Training
+    minimises the BPR loss over triples (user, item, sampled non-item)::
+
+        mean[-ln sigmoid(s(u, i) - s(u, j))] + reg * mean[|e0_u|^2 + |e0_i|^2 + |e0_j|^2]
+
+    with the L2 term on the ego embeddings of the batch. After training the
+    propagated embeddings are cached and saved, so a loaded model scores without
+    the graph.
+
+    TOML::
+
+        [[models]]
+        name = "lightgcn"
+        factors = 64
+        layers = 3
+        reg = 0.0001
+        lr = 0.001
+        batch_size = 2048
+        epochs = 400
+    """
+
+    name = "lightgcn"
+    config_class = LightGCNConfig
+    config: LightGCNConfig
+
+    # ------------------------------------------------------------- training
+    def _build(self, train: Interactions) -> None:
+        c = self.config
+        n = self.n_users + self.n_items
+        self.ego = torch.nn.Parameter(torch.randn(n, c.factors) * c.init_std)
+        self._adj = SymmetricOperator(normalized_adjacency(train.binary_csr, self.n_users, self.n_items))
+        self._sampler = NegativeSampler(train.binary_csr)
+        self._final: torch.Tensor | None = None
+
+    def train_tensors(self) -> dict[str, torch.Tensor]:
+        return {"ego": self.ego}
+
+    def weights_changed(self) -> None:
+        self._final = None
+
+    def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
+        users, pos, neg = self._sampler.epoch_triples(generator)
+        self._final = None
+        opt = self._optimizers["main"]
+        bs = self.config.batch_size
+        total = 0.0
+        for start in range(0, len(users), bs):
+            u = users[start:start + bs]
+            i = pos[start:start + bs] + self.n_users
+            j = neg[start:start + bs] + self.n_users
+            loss = self._batch_loss(u, i, j)
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(u)
+        return {"loss": total / max(len(users), 1)}
+
+    def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        final = propagate(self._adj, self.ego, self.config.layers)
+        eu, ei, ej = final.index_select(0, u), final.index_select(0, i), final.index_select(0, j)
+        x = (eu * (ei - ej)).sum(1)
+        nodes = torch.cat([u, i, j])
+        ego = self.ego.index_select(0, nodes)
+        reg = ego.square().sum() / len(u)
+        return F.softplus(-x).mean() + self.config.reg * reg
+
+    # -------------------------------------------------------------- scoring
+    def _final_embeddings(self) -> torch.Tensor:
+        if self._final is None:
+            with torch.no_grad():
+                self._final = propagate(self._adj, self.ego.detach(), self.config.layers)
+        return self._final
+
+    def _after_fit(self) -> None:
+        self._final_embeddings()
+
+    def _score(self, users: np.ndarray) -> torch.Tensor:
+        final = self._final_embeddings()
+        return final[torch.from_numpy(users)] @ final[self.n_users:].T
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        final = self._final_embeddings()
+        return {"user_emb": final[: self.n_users], "item_emb": final[self.n_users:]}
+
+    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
+        u, i = state["user_emb"], state["item_emb"]
+        d = self.config.factors
+        if u.shape != (self.n_users, d) or i.shape != (self.n_items, d):
+            raise ValueError(f"embedding shapes {tuple(u.shape)}, {tuple(i.shape)} do not match the config")
+        self._final = torch.cat([u, i]).contiguous()

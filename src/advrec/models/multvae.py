@@ -1,0 +1,194 @@
+"""Mult-VAE: a variational autoencoder of user rows with a multinomial likelihood."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from torch import nn
+
+from advrec.data.interactions import Interactions
+from advrec.models.torch_base import TorchConfig, TorchRecommender, make_optimizer
+
+
+class MultVAEConfig(TorchConfig):
+    """Hyper-parameters of :class:`MultVAE` (defaults of the paper)."""
+
+    dims: list[int] = Field(default_factory=lambda: [600, 200])
+    """Hidden layer sizes of the encoder, the last one being the latent size."""
+    dropout: float = Field(0.5, ge=0, lt=1)
+    """Dropout rate on the normalised input row."""
+    total_anneal_steps: int = Field(200_000, ge=0)
+    """Updates over which the KL weight grows linearly from 0 (0: constant ``anneal_cap``)."""
+    anneal_cap: float = Field(0.2, ge=0)
+    """Largest KL weight (beta)."""
+    weight_decay: float = Field(0.0, ge=0)
+    """L2 penalty of the optimiser on all weights."""
+    batch_size: int = Field(500, ge=1)
+    """Users per step."""
+    epochs: int = Field(200, ge=1)
+    """Maximum number of epochs."""
+
+    @field_validator("dims")
+    @classmethod
+    def _dims_ok(cls, v: list[int]) -> list[int]:
+        if not v or min(v) < 1:
+            raise ValueError("dims must be a non-empty list of positive layer sizes")
+        return v
+
+
+class SparseRows(NamedTuple):
+    """A batch of user rows in CSR form: ``items``, ``values`` per entry, bag ``offsets``."""
+
+    items: torch.Tensor
+    values: torch.Tensor
+    offsets: torch.Tensor
+    row_of: torch.Tensor
+
+
+class _VAE(nn.Module):
+    """Encoder and decoder; the first encoder layer reads sparse rows via ``embedding_bag``."""
+
+    def __init__(self, n_items: int, dims: list[int]) -> None:
+        super().__init__()
+        self.latent = dims[-1]
+        enc = [n_items, *dims[:-1], 2 * dims[-1]]
+        # first layer as one row per item: a user row times it is a weighted bag of rows
+        self.item_in = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_items, enc[1])))
+        self.bias_in = nn.Parameter(nn.init.normal_(torch.empty(enc[1]), std=0.001))
+        self.hidden_act = len(enc) > 2
+        self.encoder = _mlp(enc[1:])
+        self.decoder = _mlp([dims[-1], *reversed(dims[:-1]), n_items])
+
+    def encode(self, rows: SparseRows) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.embedding_bag(rows.items, self.item_in, rows.offsets, mode="sum",
+                            per_sample_weights=rows.values) + self.bias_in
+        out = self.encoder(torch.tanh(h)) if self.hidden_act else h
+        return out[:, : self.latent], out[:, self.latent:]
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b)
+        nn.init.xavier_uniform_(lin.weight)
+        nn.init.normal_(lin.bias, std=0.001)
+        layers.append(lin)
+        if k < len(sizes) - 2:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class MultVAE(TorchRecommender):
+    """Mult-VAE (Liang et al., "Variational Autoencoders for Collaborative
+    Filtering", WWW 2018).
+
+    Encodes a user's L2-normalised, dropped-out binary item row into a Gaussian
+    ``q(z|x) = N(mu, diag(sigma^2))`` and decodes ``z`` into a softmax over items.
+    Training maximises the annealed evidence lower bound per user::
+
+        sum_i x_i log softmax(f(z))_i - beta * KL(q(z|x) || N(0, I))
+
+    where ``beta = min(anneal_cap, updates / total_anneal_steps)``. A user is scored
+    by decoding the encoder mean of their training row (no dropout, no sampling),
+    so a loaded model needs only the weights and the saved training matrix.
+
+    TOML::
+
+        [[models]]
+        name = "multvae"
+        dims = [600, 200]
+        dropout = 0.5
+        total_anneal_steps = 200000
+        anneal_cap = 0.2
+        lr = 0.001
+        batch_size = 500
+        epochs = 200
+    """
+
+    name = "multvae"
+    config_class = MultVAEConfig
+    config: MultVAEConfig
+
+    # ------------------------------------------------------------- training
+    def _build(self, train: Interactions) -> None:
+        self.net = _VAE(self.n_items, self.config.dims)
+        self.updates = torch.zeros((), dtype=torch.float64)
+        self._train_users = torch.from_numpy(train.active_users())
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {"main": make_optimizer(self.net.parameters(), c.optimizer, c.lr, c.weight_decay)}
+
+    def train_tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = dict(self.net.named_parameters())
+        out["updates"] = self.updates
+        return out
+
+    def _rows(self, users: torch.Tensor) -> SparseRows:
+        """The users' L2-normalised binary training rows."""
+        assert self._seen is not None
+        sub = self._seen[users.numpy()]
+        deg = np.diff(sub.indptr)
+        row_of = np.repeat(np.arange(len(users)), deg)
+        values = (1.0 / np.sqrt(np.maximum(deg, 1))).astype(np.float32)[row_of]
+        return SparseRows(
+            torch.from_numpy(sub.indices.astype(np.int64)),
+            torch.from_numpy(values),
+            torch.from_numpy(sub.indptr[:-1].astype(np.int64)),
+            torch.from_numpy(row_of),
+        )
+
+    def beta(self) -> float:
+        """The KL weight of the next update."""
+        c = self.config
+        if c.total_anneal_steps == 0:
+            return c.anneal_cap
+        return min(c.anneal_cap, float(self.updates) / c.total_anneal_steps)
+
+    def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
+        c = self.config
+        opt = self._optimizers["main"]
+        order = self._train_users[torch.randperm(len(self._train_users), generator=generator)]
+        totals = {"loss": 0.0, "nll": 0.0, "kl": 0.0}
+        self.net.train()
+        for start in range(0, len(order), c.batch_size):
+            batch = order[start:start + c.batch_size]
+            rows = self._rows(batch)
+            if c.dropout > 0:  # dropout of the zeros of a row changes nothing: drop entries only
+                keep = torch.rand(len(rows.items), generator=generator) >= c.dropout
+                rows = rows._replace(values=rows.values * keep / (1.0 - c.dropout))
+            mu, logvar = self.net.encode(rows)
+            eps = torch.randn(mu.shape, generator=generator)
+            z = mu + eps * torch.exp(0.5 * logvar)
+            logp = F.log_softmax(self.net.decoder(z), dim=1)
+            n = len(batch)
+            nll = -logp[rows.row_of, rows.items].sum() / n
+            kl = (0.5 * (logvar.exp() + mu.square() - 1.0 - logvar)).sum(1).mean()
+            beta = self.beta()
+            loss = nll + beta * kl
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            opt.step()
+            self.updates += 1
+            for key, val in (("loss", loss), ("nll", nll), ("kl", kl)):
+                totals[key] += val.item() * n
+        seen = max(len(order), 1)
+        return {**{k: v / seen for k, v in totals.items()}, "beta": self.beta()}
+
+    # -------------------------------------------------------------- scoring
+    def _score(self, users: np.ndarray) -> torch.Tensor:
+        self.net.eval()
+        mu, _ = self.net.encode(self._rows(torch.from_numpy(users)))
+        return self.net.decoder(mu)
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach() for k, v in self.net.state_dict().items()}
+
+    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.net = _VAE(self.n_items, self.config.dims)
+        self.net.load_state_dict(state, strict=True)
+        self.net.eval()

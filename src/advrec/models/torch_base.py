@@ -1,0 +1,175 @@
+"""Base class of iterative PyTorch recommenders: config fields and glue to the loop."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import torch
+from pydantic import Field, field_validator
+
+from advrec.data.interactions import Interactions
+from advrec.models.base import ModelConfig, Recommender
+from advrec.train.callbacks import Callback
+from advrec.train.loop import LoopResult, LoopSettings, evaluator_validator, parse_metric, train_loop
+
+#: config fields that may change between a run and its resumption
+RESUMABLE_FIELDS = frozenset({"epochs", "checkpoint_dir", "checkpoint_every"})
+
+T = TypeVar("T", bound="TorchRecommender")
+
+
+class TorchConfig(ModelConfig):
+    """Training settings shared by every PyTorch model.
+
+    Early stopping is active only when ``fit`` gets validation data.
+    """
+
+    epochs: int = Field(100, ge=1)
+    """Maximum number of passes over the training data."""
+    batch_size: int = Field(4096, ge=1)
+    """Training examples per optimisation step."""
+    lr: float = Field(1e-3, gt=0)
+    """Learning rate."""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """Optimiser of all parameters."""
+    patience: int | None = Field(None, ge=1)
+    """Evaluations without improvement before stopping; None never stops early."""
+    min_delta: float = Field(0.0, ge=0)
+    """Smallest increase of the validation metric that counts as an improvement."""
+    eval_every: int = Field(1, ge=1)
+    """Evaluate on the validation data every this many epochs."""
+    valid_metric: str = "ndcg@20"
+    """Metric for early stopping and best-weight selection, ``"<name>@<k>"``."""
+    restore_best: bool = True
+    """Put back the weights of the best validation epoch at the end."""
+    checkpoint_dir: str | None = None
+    """Directory of resumable checkpoints; None writes none."""
+    checkpoint_every: int = Field(1, ge=1)
+    """Write a checkpoint every this many epochs."""
+
+    @field_validator("valid_metric")
+    @classmethod
+    def _metric_ok(cls, v: str) -> str:
+        parse_metric(v)
+        return v
+
+
+class TorchRecommender(Recommender):
+    """A :class:`Recommender` trained by :func:`advrec.train.loop.train_loop`.
+
+    Subclasses implement :meth:`_build` (create tensors and data structures from
+    the training data), :meth:`train_epoch`, :meth:`train_tensors`, and the
+    :class:`Recommender` methods ``_score``, ``_state`` and ``_set_state``. The
+    default :meth:`_make_optimizers` puts every tensor of :meth:`train_tensors`
+    that requires grad into one Adam or SGD optimiser.
+    """
+
+    config: TorchConfig
+    config_class = TorchConfig
+
+    def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
+        super().__init__(config, **params)
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._checkpoint_override: str | Path | None = None
+        self.loop_result_: LoopResult | None = None
+
+    def fit(
+        self: T,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+        callbacks: Sequence[Callback] = (),
+        checkpoint_dir: str | Path | None = None,
+    ) -> T:
+        """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` overrides the config's.
+
+        With a checkpoint directory, training resumes from the checkpoint found
+        there (written by a run of the same model, config and data; only
+        ``epochs`` may differ) and ends as an uninterrupted run would.
+        """
+        self._checkpoint_override = checkpoint_dir
+        try:
+            return super().fit(train, valid, show_progress=show_progress, callbacks=callbacks)
+        finally:
+            self._checkpoint_override = None
+
+    def _fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None,
+        *,
+        show_progress: bool,
+        callbacks: Sequence[Callback],
+    ) -> None:
+        cfg = self.config
+        self._build(train)
+        self._optimizers = self._make_optimizers()
+        ckpt = self._checkpoint_override if self._checkpoint_override is not None else cfg.checkpoint_dir
+        settings = LoopSettings(
+            epochs=cfg.epochs,
+            seed=cfg.seed,
+            patience=cfg.patience,
+            min_delta=cfg.min_delta,
+            eval_every=cfg.eval_every,
+            valid_metric=cfg.valid_metric,
+            restore_best=cfg.restore_best,
+            checkpoint_dir=ckpt,
+            checkpoint_every=cfg.checkpoint_every,
+            show_progress=show_progress,
+            fingerprint=self._fingerprint(train, valid),
+        )
+        validate = None if valid is None else evaluator_validator(train, valid, cfg.valid_metric)
+        self.loop_result_ = train_loop(self, settings, validate, callbacks)
+        self._after_fit()
+
+    # -------------------------------------------------------- for subclasses
+    @abstractmethod
+    def _build(self, train: Interactions) -> None:
+        """Create parameters (with the seeded global RNG) and training structures."""
+
+    @abstractmethod
+    def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
+        """One pass over the training data; return at least ``{"loss": ...}``."""
+
+    @abstractmethod
+    def train_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor that training updates (parameters and counters), by name."""
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers built for the current fit."""
+        return self._optimizers
+
+    def weights_changed(self) -> None:
+        """Drop weight-dependent caches; the default has none."""
+
+    def _after_fit(self) -> None:
+        """Hook run once training is over (e.g. cache final embeddings)."""
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = [t for t in self.train_tensors().values() if t.requires_grad]
+        return {"main": make_optimizer(params, self.config.optimizer, self.config.lr)}
+
+    def _fingerprint(self, train: Interactions, valid: Interactions | None) -> dict[str, Any]:
+        conf = {k: v for k, v in self.config.model_dump(mode="json").items() if k not in RESUMABLE_FIELDS}
+        return {
+            "model": self.name,
+            "config": conf,
+            "train": train.checksum(),
+            "valid": None if valid is None else valid.checksum(),
+        }
+
+
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], kind: str, lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam or SGD over ``params`` (fused kernels: several times faster on CPU)."""
+    plist = list(params)
+    if kind == "adam":
+        return torch.optim.Adam(plist, lr=lr, weight_decay=weight_decay, fused=True)
+    if kind == "sgd":
+        return torch.optim.SGD(plist, lr=lr, weight_decay=weight_decay, fused=True)
+    raise ValueError(f"unknown optimizer {kind!r}; use 'adam' or 'sgd'")
