@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import sys
 import time
@@ -46,18 +47,24 @@ def to_toml(table: dict[str, dict[str, dict[str, Any]]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="+", default=["ml-100k-cfgan"])
-    ap.add_argument("--models", nargs="+", required=True)
+    ap.add_argument("--models", nargs="+", default=[])
+    ap.add_argument("--rebuild", action="store_true",
+                    help="only rewrite defaults.toml and tuning.md from the searches logged in tuning.jsonl")
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--fixed", action="append", default=[], metavar="MODEL:KEY=VALUE",
                     help="parameters held fixed during the search, e.g. bpr:factors=64")
     args = ap.parse_args()
+    if args.rebuild:
+        for (dataset, model), e in latest_searches().items():
+            record_defaults(model, dataset, e["params"])
+        write_doc()
+        return
     fixed: dict[str, dict[str, Any]] = {}
     for item in args.fixed:
         model, kv = item.split(":", 1)
         key, val = kv.split("=", 1)
         fixed.setdefault(model, {})[key] = json.loads(val)
 
-    table = {m: {d: dict(p) for d, p in v.items()} for m, v in _defaults_table().items()}
     for dataset in args.data:
         split = resolve_split(load_cached(dataset), None, seed=0)
         for model in args.models:
@@ -65,23 +72,38 @@ def main() -> None:
             best, trials = tune(model, split, args.trials, seed=0, base_params=fixed.get(model))
             secs = time.perf_counter() - t0
             best.pop("seed", None)
-            table.setdefault(model, {})[dataset] = best
+            record_defaults(model, dataset, best)
             value = max(t["value"] for t in trials)
             entry = {"dataset": dataset, "model": model, "trials": len(trials), "best_valid_ndcg@20": value,
                      "params": best, "seconds": round(secs, 1), "split": split.name}
             print(json.dumps(entry), flush=True)
             with LOG.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry) + "\n")
-            atomic_write_text(_DEFAULTS_FILE, to_toml(table))
     write_doc()
 
 
-def write_doc() -> None:
-    """Summarise every search logged in tuning.jsonl (latest per dataset/model)."""
+def record_defaults(model: str, dataset: str, params: dict[str, Any]) -> None:
+    """Read-modify-write of defaults.toml under a lock, so several searches may run at once."""
+    with open(_DEFAULTS_FILE.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _defaults_table.cache_clear()
+        table = {m: {d: dict(p) for d, p in v.items()} for m, v in _defaults_table().items()}
+        table.setdefault(model, {})[dataset] = params
+        atomic_write_text(_DEFAULTS_FILE, to_toml(table))
+
+
+def latest_searches() -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest logged search per (dataset, model)."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for line in LOG.read_text(encoding="utf-8").splitlines():
         e = json.loads(line)
         latest[(e["dataset"], e["model"])] = e
+    return latest
+
+
+def write_doc() -> None:
+    """Summarise every search logged in tuning.jsonl (latest per dataset/model)."""
+    latest = latest_searches()
     lines = [
         "# Per-dataset defaults, chosen on validation data",
         "",

@@ -101,7 +101,8 @@ def train_and_evaluate(
     if tune_trials:
         from advrec.experiments.tuning import tune
 
-        chosen, trials = tune(model, sp, tune_trials, seed=seed, base_params=chosen, show_progress=show_progress)
+        # the search starts from the model's own defaults; only the user's --set values stay fixed
+        chosen, trials = tune(model, sp, tune_trials, seed=seed, base_params=params, show_progress=show_progress)
         chosen["seed"] = seed
     rec = create(model, **chosen)
     fit_data = sp.train_full()

@@ -41,26 +41,34 @@ def _space_slim(t: optuna.Trial) -> dict[str, Any]:
 
 def _space_bpr(t: optuna.Trial) -> dict[str, Any]:
     return {
-        "factors": t.suggest_categorical("factors", [32, 64, 128]),
-        "lr": t.suggest_float("lr", 1e-4, 5e-2, log=True),
-        "reg": t.suggest_float("reg", 1e-6, 1e-1, log=True),
+        "factors": t.suggest_categorical("factors", [64, 128, 256]),
+        "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+        "reg": t.suggest_float("reg", 1e-3, 5e-2, log=True),
     }
 
 
 def _space_lightgcn(t: optuna.Trial) -> dict[str, Any]:
     return {
         "layers": t.suggest_int("layers", 1, 4),
-        "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
-        "reg": t.suggest_float("reg", 1e-6, 1e-2, log=True),
+        "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+        "reg": t.suggest_float("reg", 1e-5, 1e-2, log=True),
     }
 
 
 def _space_multvae(t: optuna.Trial) -> dict[str, Any]:
     return {
         "dropout": t.suggest_float("dropout", 0.0, 0.8),
-        "anneal_cap": t.suggest_float("anneal_cap", 0.0, 1.0),
-        "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "anneal_cap": t.suggest_float("anneal_cap", 0.05, 1.0),
+        "total_anneal_steps": t.suggest_categorical("total_anneal_steps", [2000, 20000, 200000]),
+        "lr": t.suggest_float("lr", 3e-4, 1e-2, log=True),
     }
+
+
+#: Iterative models train for at most ``epochs`` and stop early on validation; the
+#: epoch they stop at becomes their tuned ``epochs``.
+EARLY_STOPPING: dict[str, Any] = {"epochs": 400, "eval_every": 5, "patience": 5}
+ITERATIVE = {"bpr": {**EARLY_STOPPING, "batch_size": 4096}, "lightgcn": {**EARLY_STOPPING, "batch_size": 4096},
+             "multvae": dict(EARLY_STOPPING)}
 
 
 #: Search space per model name; the keys must be fields of the model's config.
@@ -123,7 +131,7 @@ def tune(
     if n_trials < 1:
         raise ConfigError(f"--tune needs at least 1 trial, got {n_trials}")
     tuning = split.tuning()
-    fixed = dict(base_params or {})
+    fixed = {**ITERATIVE.get(name, {}), **(base_params or {})}
     fixed.pop("seed", None)
 
     def objective(trial: optuna.Trial) -> float:
