@@ -1,0 +1,49 @@
+import pytest
+
+import advrec.eval
+from advrec.data.splits import make_split
+from advrec.errors import ConfigError, LeakageError
+from advrec.experiments.tuning import SEARCH_SPACES, tune
+from advrec.models.registry import get_model_class
+
+
+def test_spaces_name_real_config_fields():
+    import optuna
+
+    for name, space in SEARCH_SPACES.items():
+        params = space(optuna.create_study().ask())
+        fields = get_model_class(name).config_class.model_fields
+        assert params and set(params) <= set(fields), (name, set(params) - set(fields))
+        get_model_class(name)(**params)  # every sampled value passes validation
+
+
+def test_tune_scores_validation_never_test(synthetic, monkeypatch):
+    split = make_split(synthetic, "random:0.7", seed=0)
+    seen = []
+    real = advrec.eval.evaluate
+
+    def spy(model, train, test, **kw):
+        seen.append(test.checksum())
+        return real(model, train, test, **kw)
+
+    monkeypatch.setattr(advrec.eval, "evaluate", spy)
+    best, trials = tune("itemknn", split, 4, seed=0)
+    assert len(trials) == 4 and len(seen) == 4
+    assert set(seen) == {split.valid.checksum()}
+    assert split.test.checksum() not in seen
+    assert best["k"] == max(trials, key=lambda t: t["value"])["params"]["k"]
+
+
+def test_tune_iterative_sets_epochs_from_early_stopping(synthetic):
+    split = make_split(synthetic, "random:0.7", seed=0)
+    best, trials = tune("bpr", split, 2, seed=0, base_params={"epochs": 10, "eval_every": 2, "batch_size": 256})
+    assert 2 <= best["epochs"] <= 10 and best["epochs"] % 2 == 0
+    assert all("best_epoch" in t for t in trials)
+
+
+def test_tune_errors(synthetic):
+    split = make_split(synthetic, "random:0.7", seed=0, valid_ratio=0)
+    with pytest.raises(LeakageError, match="no validation"):
+        tune("itemknn", split, 2)
+    with pytest.raises(ConfigError, match="no search space"):
+        tune("pop", make_split(synthetic, "random:0.7"), 2)
