@@ -103,3 +103,10 @@ def test_data_info_json(csv_path, capsys):
     assert main(["data", "info", str(csv_path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["users"] == 50
+
+
+def test_train_records_activity_groups(csv_path, tmp_path):
+    assert main(["train", "pop", "--data", str(csv_path), "--out", str(tmp_path / "m")]) == 0
+    groups = json.loads((tmp_path / "m" / "result.json").read_text())["activity_groups"]
+    assert 1 <= len(groups) <= 4
+    assert sum(g["n_users"] for g in groups) == json.loads((tmp_path / "m" / "result.json").read_text())["n_test_users"]

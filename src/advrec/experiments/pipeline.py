@@ -91,7 +91,7 @@ def train_and_evaluate(
     Tuning fits on ``split.train`` and scores ``split.valid``. The final model
     is fitted on train + valid and scored on test with those items excluded.
     """
-    from advrec.eval import evaluate
+    from advrec.eval import evaluate, group_report
 
     get_model_class(model)
     ds = load_cached(dataset)
@@ -123,6 +123,7 @@ def train_and_evaluate(
         "eval_seconds": round(eval_seconds, 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
         "n_test_users": int(len(res.users)),
+        "activity_groups": group_report(res, fit_data, 4, f"ndcg@{ks[0]}").to_dict(orient="records"),
         "data": {
             "source": ds.source,
             "train_sha256": fit_data.checksum(),

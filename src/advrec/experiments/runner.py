@@ -114,8 +114,9 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]]) 
             f"## {dataset}",
             "",
             f"Seeds: {cfg.seeds}. Split: {cfg.split or 'dataset default'}. Full ranking, train items excluded."
-            + (f" In brackets: difference in {cfg.metric} to `{cfg.baseline}`, paired t-test on per-user "
-               "values averaged over seeds; * p<0.05, ** p<0.01." if cfg.baseline else ""),
+            + (f" In brackets: difference in {cfg.metric} to `{cfg.baseline}`; paired t-test (t) and "
+               "Wilcoxon signed-rank test (W) on per-user values averaged over seeds; * p<0.05, ** p<0.01, "
+               "n.s. not significant." if cfg.baseline else ""),
             "",
             "| model | " + " | ".join(cols) + " | fit s |",
             "|---|" + "---:|" * (len(cols) + 1),
@@ -127,7 +128,8 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]]) 
                 text = "n/a" if cell is None else f"{cell['mean']:.4f} ± {cell['std']:.4f}"
                 if c == cfg.metric and "vs_baseline" in row:
                     test = row["vs_baseline"]
-                    text += f" ({test['mean_diff']:+.4f}{significance_mark(test['p_t'])})"
+                    text += (f" ({test['mean_diff']:+.4f}; t{significance_mark(test['p_t']) or ' n.s.'}, "
+                             f"W{significance_mark(test['p_wilcoxon']) or ' n.s.'})")
                 cells.append(text)
             lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {row['fit_seconds']:.1f} |")
         lines.append("")
