@@ -48,12 +48,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="+", default=["ml-100k-cfgan"])
     ap.add_argument("--models", nargs="+", default=[])
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--rebuild", action="store_true",
                     help="only rewrite defaults.toml and tuning.md from the searches logged in tuning.jsonl")
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--fixed", action="append", default=[], metavar="MODEL:KEY=VALUE",
                     help="parameters held fixed during the search, e.g. bpr:factors=64")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.rebuild:
         for (dataset, model), e in latest_searches().items():
             record_defaults(model, dataset, e["params"])
