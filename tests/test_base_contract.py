@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from advrec.errors import ConfigError, ModelFileError
 from advrec.models import Recommender, create

@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
-import torch
 
 from advrec.data import Interactions
+from contract import TableModel
 from advrec.eval import Evaluator, gini
-from advrec.models.base import Recommender
-from advrec.train.callbacks import Callback
 
 L3 = math.log2(3)
 R2 = 1 / math.sqrt(2)
-
-
-class Fixed(Recommender):
-    name = "fixed"
-
-    def __init__(self, table: np.ndarray) -> None:
-        super().__init__()
-        self.table = torch.as_tensor(np.asarray(table, np.float32))
-
-    def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
-             callbacks: Sequence[Callback]) -> None:
-        pass
-
-    def _score(self, users: np.ndarray) -> torch.Tensor:
-        return self.table[torch.from_numpy(users)]
-
-    def _state(self) -> dict[str, torch.Tensor]:
-        return {"table": self.table}
-
-    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.table = state["table"]
 
 
 def _inter(pairs: list[tuple[int, int]], name: str) -> Interactions:
@@ -57,7 +33,7 @@ def _result():  # type: ignore[no-untyped-def]
     s[3] = 7 - np.arange(8)
     train = _inter([(0, 0), (2, 4), (3, 0), (3, 1)], "train")
     test = _inter([(0, 2), (0, 5), (2, 0), (3, 7)], "test")
-    model = Fixed(s).fit(train)
+    model = TableModel(s).fit(train)
     return Evaluator(ks=(2, 5), metrics=("ndcg",), item_features=FEATS).evaluate(model, train, test)
 
 
@@ -110,7 +86,7 @@ def test_gini_function_and_beyond_switch() -> None:
 def test_without_features_no_ild_and_beyond_off() -> None:
     train = _inter([(0, 0), (2, 4), (3, 0), (3, 1)], "train")
     test = _inter([(0, 2), (0, 5), (2, 0), (3, 7)], "test")
-    model = Fixed(np.zeros((4, 8))).fit(train)
+    model = TableModel(np.zeros((4, 8))).fit(train)
     res = Evaluator(ks=(2,)).evaluate(model, train, test)
     assert "ild@2" not in res.summary and "gini@2" in res.summary
     off = Evaluator(ks=(2,), beyond=False).evaluate(model, train, test)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -12,33 +11,7 @@ import torch
 from advrec.data import Interactions, Split
 from advrec.errors import AdvrecError, ConfigError, DataError, LeakageError
 from advrec.eval import EvalResult, Evaluator, evaluate, evaluate_split
-from advrec.models.base import Recommender
-from advrec.train.callbacks import Callback
-
-
-class TableModel(Recommender):
-    """Scores from a fixed table (integer-valued tables create many ties)."""
-
-    name = "table"
-
-    def __init__(self, table: np.ndarray) -> None:
-        super().__init__()
-        self.table = torch.as_tensor(np.asarray(table, np.float32))
-
-    def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
-             callbacks: Sequence[Callback]) -> None:
-        pass
-
-    def _score(self, users: np.ndarray) -> torch.Tensor:
-        if len(users) == 1:  # a view into the model: the evaluator must not write into it
-            return self.table[int(users[0]) : int(users[0]) + 1]
-        return self.table[torch.from_numpy(users)]
-
-    def _state(self) -> dict[str, torch.Tensor]:
-        return {"table": self.table}
-
-    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.table = state["table"]
+from contract import TableModel
 
 
 def reference(table: np.ndarray, train: Interactions, test: Interactions, k: int) -> dict[str, dict[int, float]]:

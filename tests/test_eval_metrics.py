@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
 import torch
 
 from advrec.data import Interactions
+from contract import TableModel
 from advrec.eval import Evaluator
 from advrec.eval.metrics import auc, cutoff_metrics, top_items
-from advrec.models.base import Recommender
-from advrec.train.callbacks import Callback
-
-
-class FixedScores(Recommender):
-    """Returns a fixed (n_users, n_items) score table."""
-
-    name = "fixed"
-
-    def __init__(self, table: np.ndarray) -> None:
-        super().__init__()
-        self.table = torch.as_tensor(np.asarray(table, np.float32))
-
-    def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
-             callbacks: Sequence[Callback]) -> None:
-        pass
-
-    def _score(self, users: np.ndarray) -> torch.Tensor:
-        return self.table[torch.from_numpy(users)].clone()
-
-    def _state(self) -> dict[str, torch.Tensor]:
-        return {"table": self.table}
-
-    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.table = state["table"]
 
 
 def inter(pairs: list[tuple[int, int]], n_users: int, n_items: int, name: str) -> Interactions:
@@ -45,7 +20,7 @@ def inter(pairs: list[tuple[int, int]], n_users: int, n_items: int, name: str) -
     return Interactions(u, i, np.ones(len(u), np.float32), np.arange(n_users), np.arange(n_items), name=name)
 
 
-def tiny() -> tuple[FixedScores, Interactions, Interactions]:
+def tiny() -> tuple[TableModel, Interactions, Interactions]:
     """4 users x 8 items.
 
     user 0: train {0}, test {2, 5}; item 0 scores highest but is excluded;
@@ -62,7 +37,7 @@ def tiny() -> tuple[FixedScores, Interactions, Interactions]:
     s[3] = 7 - np.arange(8)
     train = inter([(0, 0), (2, 4), (3, 0), (3, 1)], 4, 8, "train")
     test = inter([(0, 2), (0, 5), (2, 0), (3, 7)], 4, 8, "test")
-    return FixedScores(s).fit(train), train, test
+    return TableModel(s).fit(train), train, test
 
 
 L3 = math.log2(3)
