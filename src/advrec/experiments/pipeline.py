@@ -160,7 +160,24 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "platform": platform.platform(),
+        "machine": machine(),
     }
+
+
+def machine() -> str:
+    """Cores and CPU model, for benchmark tables (e.g. ``"2 cores, AMD EPYC"``)."""
+    import os
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:

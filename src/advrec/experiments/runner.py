@@ -31,6 +31,9 @@ def run_experiment(
         ``{"config", "runs", "tables"}``; also written as ``results.json`` and
         ``results.md`` under the output folder.
     """
+    import time
+
+    started = time.perf_counter()
     root = Path(out or cfg.output or Path("runs") / cfg.name)
     jobs = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in cfg.models]
     runs: list[dict[str, Any]] = []
@@ -45,9 +48,10 @@ def run_experiment(
         runs.append(record)
         per_user[(dataset, spec.key, seed)] = vectors
     tables = {d: summarise(cfg, d, runs, per_user) for d in cfg.datasets}
-    result = {"config": cfg.model_dump(mode="json"), "versions": versions(), "runs": runs, "tables": tables}
+    result = {"config": cfg.model_dump(mode="json"), "versions": versions(), "runs": runs, "tables": tables,
+              "wall_seconds": round(time.perf_counter() - started, 1)}
     atomic_write_json(root / "results.json", result)
-    atomic_write_text(root / "results.md", to_markdown(cfg, tables))
+    atomic_write_text(root / "results.md", to_markdown(cfg, tables, result))
     return result
 
 
@@ -102,13 +106,17 @@ def _user_means(per_user: dict[tuple[str, str, int], pd.Series], dataset: str, l
     return pd.concat(cols, axis=1).mean(axis=1)
 
 
-def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]]) -> str:
+def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]],
+                result: dict[str, Any] | None = None) -> str:
     """Render the tables: mean ± std over seeds, significance marks against the baseline."""
     from advrec.eval.stats import significance_mark
 
     ks = cfg.ks
     cols = [f"{m}@{k}" for k in ks for m in TABLE_METRICS]
     lines = [f"# {cfg.name}", ""]
+    if result is not None:
+        lines += [f"Machine: {result['versions']['machine']}. Wall time of the whole experiment "
+                  f"(finished runs reused): {result['wall_seconds']:.0f} s.", ""]
     for dataset, rows in tables.items():
         lines += [
             f"## {dataset}",
