@@ -47,3 +47,9 @@ def test_tune_errors(synthetic):
         tune("itemknn", split, 2)
     with pytest.raises(ConfigError, match="no search space"):
         tune("pop", make_split(synthetic, "random:0.7"), 2)
+
+
+def test_fixed_parameters_are_not_searched(synthetic):
+    split = make_split(synthetic, "random:0.7", seed=0)
+    best, trials = tune("itemknn", split, 3, seed=0, base_params={"k": 7})
+    assert best["k"] == 7

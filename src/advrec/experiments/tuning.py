@@ -135,7 +135,7 @@ def tune(
     fixed.pop("seed", None)
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**fixed, **SEARCH_SPACES[name](trial), "seed": seed}
+        params = {**SEARCH_SPACES[name](trial), **fixed, "seed": seed}  # fixed values win
         # valid is passed so iterative models can stop early; the epoch they stop
         # at becomes their tuned number of epochs for the final fit.
         rec = create(name, **params).fit(tuning.train, tuning.test)
@@ -156,7 +156,7 @@ def tune(
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
-    best = {**fixed, **study.best_params}
+    best = {**study.best_params, **fixed}
     if "best_epoch" in study.best_trial.user_attrs:
         best["epochs"] = study.best_trial.user_attrs["best_epoch"]
     return best, trials
