@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.pipeline import train_and_evaluate, versions
+from advrec.models.registry import create, default_params
 from advrec.utils.io import atomic_write_json, atomic_write_text
 
 TABLE_METRICS = ("ndcg", "recall", "precision", "mrr")
@@ -42,7 +43,7 @@ def run_experiment(
     for dataset, seed, spec in bar:
         bar.set_postfix_str(f"{dataset} {spec.key} seed={seed}")
         run_dir = root / _safe(dataset) / _safe(spec.key) / f"seed{seed}"
-        record, vectors = _reuse(run_dir, spec.params, seed, cfg.metric) or _fresh(cfg, dataset, seed, spec, run_dir)
+        record, vectors = _reuse(run_dir, spec, seed, cfg.metric) or _fresh(cfg, dataset, seed, spec, run_dir)
         record["label"] = spec.key
         record["experiment_dataset"] = dataset
         runs.append(record)
@@ -65,13 +66,18 @@ def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: P
     return res.record, pd.Series(res.per_user[cfg.metric], index=res.users)
 
 
-def _reuse(run_dir: Path, params: dict[str, Any], seed: int, metric: str) -> tuple[dict[str, Any], pd.Series] | None:
+def _reuse(run_dir: Path, spec: Any, seed: int, metric: str) -> tuple[dict[str, Any], pd.Series] | None:
+    """A finished run in ``run_dir`` if it used exactly the parameters this run would use."""
     f, pu = run_dir / "result.json", run_dir / "per_user.parquet"
     if not (f.is_file() and pu.is_file()):
         return None
     record = json.loads(f.read_text(encoding="utf-8"))
-    if record.get("requested") != params or record.get("seed") != seed:
+    if record.get("requested") != spec.params or record.get("seed") != seed:
         return None
+    if not spec.tune:  # the per-dataset defaults may have changed since that run
+        params = {**default_params(spec.name, record["dataset"]), **spec.params, "seed": seed}
+        if create(spec.name, **params).config.model_dump(mode="json") != record.get("hyperparameters"):
+            return None
     frame = pd.read_parquet(pu)
     if metric not in frame.columns:
         return None
