@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
-import torch
-
 from advrec.data.datasets import load_dataset
 from advrec.eval import Evaluator
+from advrec.experiments.pipeline import machine
 from advrec.models import create
 from advrec.utils.io import atomic_write_text
 
@@ -71,8 +69,7 @@ def main() -> None:
         f"# Full-ranking evaluation in bounded memory ({args.data})",
         "",
         f"Command: `python benchmarks/eval_memory.py --data {args.data}`  ",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads).  ",
+        f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f}.  ",
         f"Data: {train.n_users:,} users x {train.n_items:,} items; {len(train):,} train (train+valid) "
         f"and {len(test):,} test pairs. Model: PureSVD, 64 factors (fit {fit_s:.1f} s).  ",
         f"A dense users x items float32 score matrix would take {dense_gb:.1f} GB.",
