@@ -28,6 +28,7 @@ MODELS: dict[str, str] = {
     "bpr": "advrec.models.bpr:BPRMF",
     "lightgcn": "advrec.models.lightgcn:LightGCN",
     "multvae": "advrec.models.multvae:MultVAE",
+    "cfgan": "advrec.models.cfgan:CFGAN",
 }
 
 _DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")

@@ -1,0 +1,241 @@
+"""CFGAN: vector-wise conditional GAN for top-N recommendation (Chae et al., CIKM 2018)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from pydantic import Field, field_validator
+
+from advrec.data.interactions import Interactions
+from advrec.gan.base import GANConfig, GANRecommender
+from advrec.gan.diagnostics import (
+    mean_pairwise_distance,
+    profile_diagnostics,
+    sample_rows,
+)
+from advrec.gan.trainer import DOut, GOut
+from advrec.models._cfgan_parts import Discriminator, Generator, RowStore, densify
+
+
+class CFGANConfig(GANConfig):
+    """Hyper-parameters of :class:`CFGAN`; defaults are the original code's ML-100K values.
+
+    Sources: ``parameters.py`` (``benchmark == "ML100K"``) of the authors' release
+    (www.agape.hanyang.ac.kr/cfgan, mirrored at github.com/Bigdasgit/CFGAN), the
+    same values in ``get_cfgan_code_hyper_parameters`` of the ECIR 2022 study's
+    code (Perez Maurera, Ferrari Dacrema, Cremonesi). See docs/models/cfgan.md.
+    """
+
+    mode: Literal["user", "item"] = "item"
+    """Rows are users (vectors over items) or items (vectors over users). Code: itemBased."""
+    scheme: Literal["ZR", "PM", "ZP"] = "ZP"
+    """Zero-reconstruction, partial masking, or both. Code: ZP."""
+    zr_ratio: float = Field(0.7, ge=0, le=1)
+    """Fraction of a row's unobserved entries in N^ZR each epoch. Code: ZR_ratio = 70 (%)."""
+    pm_ratio: float = Field(0.7, ge=0, le=1)
+    """Fraction of a row's unobserved entries in N^PM each epoch. Code: ZP_ratio = 70 (%)."""
+    alpha: float = Field(0.03, ge=0)
+    """ZR coefficient. Code: ZR_coefficient = 0.03 (the ECIR study reads 0.1 from the paper)."""
+    g_hidden: list[int] = Field(default_factory=lambda: [400])
+    """Generator hidden layers. Code: hiddenDim_G = 400, hiddenLayer_G = 1."""
+    d_hidden: list[int] = Field(default_factory=lambda: [125])
+    """Discriminator hidden layers. Code: hiddenDim_D = 125, hiddenLayer_D = 1."""
+    activation: Literal["sigmoid", "tanh", "relu"] = "sigmoid"
+    """Hidden activation of both networks (outputs are linear). Code: sigmoid."""
+    adversarial: bool = True
+    """False: no discriminator; the generator minimises a masked reconstruction (ablation)."""
+    diag_k: int = Field(20, ge=1)
+    """Top-k length of the coverage diagnostics."""
+    diag_rows: int = Field(1000, ge=2)
+    """Users (a fixed seeded sample) on which the diagnostics are computed."""
+    epochs: int = Field(250, ge=1)
+    """Rounds of (d_steps D passes, g_steps G passes). Code: epochs = 1000 G passes / step_G = 4."""
+    batch_size: int = Field(32, ge=1)
+    """Generator batch. Code: batchSize_G = 32."""
+    batch_size_d: int = Field(64, ge=1)
+    """Discriminator batch. Code: batchSize_D = 64."""
+    lr: float = Field(1e-4, gt=0)
+    """Generator learning rate (Adam). Code: lr_G = 0.0001."""
+    lr_d: float = Field(1e-4, gt=0)
+    """Discriminator learning rate (Adam). Code: lr_D = 0.0001."""
+    reg_g: float = Field(1e-3, ge=0)
+    """Generator L2 (``reg * l2_loss``). Code: reg_G = 0.001."""
+    reg_d: float = Field(0.0, ge=0)
+    """Discriminator L2. Code: reg_D = 0."""
+    g_steps: int = Field(4, ge=1)
+    """Generator passes per round. Code: step_G = 4."""
+    d_steps: int = Field(2, ge=0)
+    """Discriminator passes per round. Code: step_D = 2."""
+
+    @field_validator("g_hidden", "d_hidden")
+    @classmethod
+    def _layers_ok(cls, v: list[int]) -> list[int]:
+        if not v or min(v) < 1:
+            raise ValueError("hidden layers must be a non-empty list of positive sizes")
+        return v
+
+
+class CFGAN(GANRecommender):
+    """CFGAN (Chae, Kang, Kim, Lee, "CFGAN: A Generic Collaborative Filtering
+    Framework based on Generative Adversarial Networks", CIKM 2018).
+
+    A row ``u`` (a user, or an item in ``mode="item"``) has a real 0/1 vector
+    ``r_u``. The generator maps the condition ``c_u = r_u`` to ``G(c_u)``; the
+    discriminator scores pairs ``[c_u, x]``. Each epoch draws for every row two
+    sets of unobserved entries, ``N^ZR`` and ``N^PM`` (``zr_ratio`` /
+    ``pm_ratio`` of them, without replacement, fixed for the epoch). With
+    ``m_u = r_u + 1[N^PM]`` (PM; ``m_u = r_u`` without PM) the objectives are::
+
+        L_D = -log D(r_u | c_u) - log(1 - D(G(c_u) * m_u | c_u))
+        L_G = -log D(G(c_u) * m_u | c_u) + alpha * sum_{j in N^ZR} G(c_u)_j^2
+
+    (the non-saturating loss; ZR term only in schemes ZR and ZP). With
+    ``adversarial=False`` there is no discriminator and
+    ``L_G = sum_j m_uj (G(c_u)_j - r_uj)^2 + alpha * ZR``, a masked denoising
+    reconstruction with the same negatives. A user's scores are the
+    generator's output for their training vector (in item mode, column ``u`` of
+    ``G`` applied to every item's vector). Diagnostics (coverage, pairwise
+    distance, popularity JS, self-overlap) are logged every epoch.
+
+    TOML::
+
+        [[models]]
+        name = "cfgan"
+        mode = "item"
+        scheme = "ZP"
+        zr_ratio = 0.7
+        pm_ratio = 0.7
+        alpha = 0.03
+        epochs = 250
+    """
+
+    name = "cfgan"
+    config_class = CFGANConfig
+    config: CFGANConfig
+
+    def __init__(self, config: CFGANConfig | None = None, **params: object) -> None:
+        super().__init__(config, **params)
+        self._score_cache: torch.Tensor | None = None
+        self.d_net = None
+
+    # ------------------------------------------------------------- building
+    def _row_matrix(self) -> sp.csr_matrix:
+        """The training rows: users x items (user mode) or items x users (item mode)."""
+        assert self._seen is not None
+        return self._seen if self.config.mode == "user" else self._seen.T.tocsr()
+
+    def _build(self, train: Interactions) -> None:
+        c = self.config
+        rows = self._row_matrix()
+        zr = c.zr_ratio if c.scheme in ("ZR", "ZP") else None
+        pm = c.pm_ratio if c.scheme in ("PM", "ZP") else None
+        self.store = RowStore(rows, zr, pm)
+        n = self.store.n_cols
+        self.g_net = Generator(n, c.g_hidden, c.activation)
+        self.d_net = Discriminator(n, c.d_hidden, c.activation) if c.adversarial else None
+        self._train_rows = torch.arange(self.store.n_rows)  # every row of the id space, empty ones too
+        users = sample_rows(self.n_users, c.diag_rows, torch.Generator().manual_seed(c.seed))
+        self._diag_users = users.numpy()
+        assert self._seen is not None
+        self._diag_real = densify(self._seen, self._diag_users)
+        self._diag_real_pairwise = mean_pairwise_distance(self._diag_real)
+        self._score_cache = None
+
+    # ------------------------------------------------------------- the game
+    def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
+        self.store.new_epoch(generator)
+
+    def _batches(self, size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        order = self._train_rows[torch.randperm(len(self._train_rows), generator=generator)]
+        return list(order.split(size))
+
+    def d_batches(self, generator: torch.Generator) -> list[torch.Tensor]:
+        return self._batches(self.config.batch_size_d, generator)
+
+    def g_batches(self, generator: torch.Generator) -> list[torch.Tensor]:
+        return self._batches(self.config.batch_size, generator)
+
+    def _fake_mask(self, real: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """``m_u = r_u + 1[N^PM]`` (just ``r_u`` without partial masking)."""
+        pm = self.store.mask("pm", index)
+        return real if pm is None else real + pm.to(real.dtype)
+
+    def d_loss(self, batch: torch.Tensor, generator: torch.Generator) -> DOut:
+        assert self.d_net is not None
+        d_net = self.d_net
+        real = self.store.vectors(batch)
+        fake = self.g_net(real) * self._fake_mask(real, batch)
+        real_logits = d_net(real, real)
+        fake_logits = d_net(fake, real)
+        gan = self.gan_objective()
+        loss = gan.d_loss(real_logits, fake_logits)
+        if gan.uses_penalty:
+            loss = loss + gan.penalty(lambda x: d_net(x, real), real, fake, generator)
+        return DOut(loss, real_logits, fake_logits)
+
+    def g_loss(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
+        c = self.config
+        real = self.store.vectors(batch)
+        out = self.g_net(real)
+        mask = self._fake_mask(real, batch)
+        parts: dict[str, torch.Tensor] = {}
+        if self.d_net is not None:
+            main = self.gan_objective().g_loss(self.d_net(out * mask, real))
+            parts["g_adv"] = main
+        else:
+            main = ((out - real).square() * mask).sum(1).mean()
+            parts["g_recon"] = main
+        loss = main
+        zr = self.store.mask("zr", batch)
+        if zr is not None:
+            zr_term = c.alpha * (out.square() * zr).sum(1).mean()
+            parts["g_zr"] = zr_term
+            loss = loss + zr_term
+        return GOut(loss, len(batch), parts)
+
+    def diagnostics(self, epoch: int) -> dict[str, float]:
+        gen = self._generated(self._diag_users)
+        return profile_diagnostics(self._diag_real, gen, self.config.diag_k,
+                                   real_pairwise=self._diag_real_pairwise)
+
+    # -------------------------------------------------------------- scoring
+    def weights_changed(self) -> None:
+        self._score_cache = None
+
+    def _generated(self, users: np.ndarray) -> torch.Tensor:
+        """Generated user x item scores of ``users`` (no grad)."""
+        with torch.no_grad():
+            if self.config.mode == "user":
+                assert self._seen is not None
+                return self.g_net(densify(self._seen, users))
+            if self._score_cache is None:
+                rows = self._row_matrix()
+                parts = [self.g_net(densify(rows, idx)) for idx in np.array_split(
+                    np.arange(rows.shape[0]), max(1, rows.shape[0] // 1024))]
+                self._score_cache = torch.cat(parts).T.contiguous()
+            return self._score_cache[torch.from_numpy(np.asarray(users, dtype=np.int64))]
+
+    def _score(self, users: np.ndarray) -> torch.Tensor:
+        self.g_net.eval()
+        return self._generated(users)
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}
+        if self.d_net is not None:
+            out.update({f"d.{k}": v.detach() for k, v in self.d_net.state_dict().items()})
+        return out
+
+    def _set_state(self, state: dict[str, torch.Tensor]) -> None:
+        c = self.config
+        n = self.n_items if c.mode == "user" else self.n_users
+        self.g_net = Generator(n, c.g_hidden, c.activation)
+        self.g_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("g.")}, strict=True)
+        self.g_net.eval()
+        self.d_net = None
+        if c.adversarial:
+            self.d_net = Discriminator(n, c.d_hidden, c.activation)
+            self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")}, strict=True)
+        self._score_cache = None
