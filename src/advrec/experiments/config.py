@@ -83,6 +83,8 @@ class ExperimentConfig(BaseModel):
     baseline: str | None = None
     metric: str = "ndcg@20"
     output: str | None = None
+    notes: str | None = None
+    """Free text printed under the table (protocol details, models left out and why)."""
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:

@@ -147,6 +147,8 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]],
                 cells.append(text)
             lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {row['fit_seconds']:.1f} |")
         lines.append("")
+    if cfg.notes:
+        lines += [cfg.notes.strip(), ""]
     return "\n".join(lines)
 
 
