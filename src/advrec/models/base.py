@@ -19,7 +19,7 @@ import advrec
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, ModelFileError
 from advrec.train.callbacks import Callback
-from advrec.utils.io import atomic_path, atomic_write_json
+from advrec.utils.io import atomic_path, atomic_write_json, read_json
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -283,10 +283,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     f = path / META_FILE
     if not f.is_file():
         raise ModelFileError(f"{path}: not a saved advrec model (no {META_FILE})")
-    try:
-        meta = json.loads(f.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{f}: corrupted metadata ({exc})") from None
+    meta = read_json(f, "metadata")
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{f}: unsupported format (expected format_version {FORMAT_VERSION})")
     for key in ("model", "config", "n_users", "n_items"):

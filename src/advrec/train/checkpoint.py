@@ -9,7 +9,6 @@ crash at any moment leaves either the previous or the new checkpoint, never a mi
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from advrec.errors import ModelFileError
-from advrec.utils.io import atomic_path, atomic_write_json, sha256_file
+from advrec.utils.io import atomic_path, atomic_write_json, read_json, sha256_file
 
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_VERSION = 1
@@ -82,10 +81,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint | None:
     f = d / CHECKPOINT_FILE
     if not f.is_file():
         return None
-    try:
-        meta = json.loads(f.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{f}: corrupted checkpoint metadata ({exc})") from None
+    meta = read_json(f, "checkpoint metadata")
     if not isinstance(meta, dict) or meta.get("version") != CHECKPOINT_VERSION:
         raise ModelFileError(f"{f}: unsupported checkpoint version (expected {CHECKPOINT_VERSION})")
     tf = d / str(meta.get("tensor_file", ""))

@@ -56,6 +56,24 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], Non
         writer(tmp)
 
 
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Parse a JSON file written by advrec; a damaged file raises ``ModelFileError`` naming it.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What it holds, for the message (e.g. ``"metadata"``).
+    """
+    from advrec.errors import ModelFileError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: corrupted {what} ({exc})") from None
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Return the hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
