@@ -120,8 +120,10 @@ def _format_info(info: dict[str, Any], indent: str = "") -> str:
 def _train(args: argparse.Namespace) -> int:
     from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
 
+    from advrec.utils.io import safe_name
+
     params = parse_assignments(args.set)
-    out = args.out or str(Path("runs") / _safe(args.data) / f"{args.model}-seed{args.seed}")
+    out = args.out or str(Path("runs") / safe_name(args.data) / f"{args.model}-seed{args.seed}")
     res = train_and_evaluate(
         args.model, args.data, split=args.split, seed=args.seed, params=params,
         tune_trials=args.tune, ks=tuple(args.k or [20]), out=out, show_progress=args.progress,
@@ -170,9 +172,6 @@ def _demo(args: argparse.Namespace) -> int:
     run_demo(models=args.models, seed=args.seed)
     return 0
 
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.pipeline import train_and_evaluate, versions
 from advrec.models.registry import create, default_params
-from advrec.utils.io import atomic_write_json, atomic_write_text
+from advrec.utils.io import atomic_write_json, atomic_write_text, safe_name
 
 TABLE_METRICS = ("ndcg", "recall", "precision", "mrr")
 
@@ -42,7 +42,7 @@ def run_experiment(
     bar = tqdm(jobs, desc=cfg.name, disable=not show_progress, unit="run")
     for dataset, seed, spec in bar:
         bar.set_postfix_str(f"{dataset} {spec.key} seed={seed}")
-        run_dir = root / _safe(dataset) / _safe(spec.key) / f"seed{seed}"
+        run_dir = root / safe_name(dataset) / safe_name(spec.key) / f"seed{seed}"
         record, vectors = _reuse(run_dir, spec, seed, cfg.metric) or _fresh(cfg, dataset, seed, spec, run_dir)
         record["label"] = spec.key
         record["experiment_dataset"] = dataset
@@ -151,6 +151,3 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]],
         lines += [cfg.notes.strip(), ""]
     return "\n".join(lines)
 
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

@@ -74,6 +74,11 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
         raise ModelFileError(f"{path}: corrupted {what} ({exc})") from None
 
 
+def safe_name(name: str) -> str:
+    """``name`` with every character other than letters, digits, ``-_.`` replaced by ``_`` (for folder names)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Return the hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
