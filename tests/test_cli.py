@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import make_synthetic
 
 from advrec.cli import main
-from conftest import make_synthetic
 
 
 @pytest.fixture
@@ -110,3 +110,63 @@ def test_train_records_activity_groups(csv_path, tmp_path):
     groups = json.loads((tmp_path / "m" / "result.json").read_text())["activity_groups"]
     assert 1 <= len(groups) <= 4
     assert sum(g["n_users"] for g in groups) == json.loads((tmp_path / "m" / "result.json").read_text())["n_test_users"]
+
+
+def test_run_with_a_process_pool_equals_sequential(csv_path, tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "pooled"
+datasets = ["{csv_path}"]
+seeds = [0, 1]
+split = "random:0.8"
+baseline = "pop"
+
+[[models]]
+name = "pop"
+
+[[models]]
+name = "bpr"
+epochs = 3
+batch_size = 64
+""")
+    assert main(["run", str(exp), "--out", str(tmp_path / "seq"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(exp), "--out", str(tmp_path / "par"), "--quiet", "--jobs", "2"]) == 0
+    capsys.readouterr()
+
+    def metrics(folder):
+        runs = json.loads((tmp_path / folder / "results.json").read_text())["runs"]
+        return {(r["label"], r["seed"]): r["metrics"] for r in runs}
+
+    assert metrics("seq") == metrics("par")
+
+
+def test_pool_failure_names_the_run(csv_path, tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "broken"
+datasets = ["{csv_path}"]
+seeds = [0]
+split = "random:0.8"
+
+[[models]]
+name = "lightgcn"
+device = "cuda:99"
+epochs = 1
+""")
+    assert main(["run", str(exp), "--out", str(tmp_path / "x"), "--quiet", "--jobs", "2"]) != 0
+    err = capsys.readouterr().err
+    assert "lightgcn seed=0" in err and "cuda:99" in err
+
+
+def test_reuse_tolerates_options_added_at_their_default():
+    from advrec.experiments.runner import same_hyperparameters
+    from advrec.models import create
+
+    cfg = create("bpr", epochs=3).config
+    old = cfg.model_dump(mode="json")
+    assert same_hyperparameters(cfg, old)
+    assert same_hyperparameters(cfg, {k: v for k, v in old.items() if k != "device"})
+    assert not same_hyperparameters(create("bpr", epochs=4).config, old)
+    assert not same_hyperparameters(cfg, {**old, "removed_option": 1})
+    assert not same_hyperparameters(cfg, None)

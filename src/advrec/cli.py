@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", metavar="EXPERIMENT.toml")
     run.add_argument("--out", metavar="DIR")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="run up to N unfinished runs at once, each in its own process (default 1)")
 
     rec = sub.add_parser("recommend", help="top-k recommendations from a saved model")
     rec.add_argument("model_dir", metavar="DIR")
@@ -147,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     from advrec.experiments.runner import run_experiment, to_markdown
 
     cfg = load_experiment(args.experiment)
-    result = run_experiment(cfg, args.out, show_progress=not args.quiet)
+    result = run_experiment(cfg, args.out, show_progress=not args.quiet, jobs=args.jobs)
     print(to_markdown(cfg, result["tables"]))
     return 0
 

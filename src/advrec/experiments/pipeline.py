@@ -120,6 +120,7 @@ def train_and_evaluate(
         "hyperparameters": rec.config.model_dump(mode="json"),
         "tuning": {"trials": len(trials), "history": trials} if trials else None,
         "fit_seconds": round(fit_seconds, 3),
+        "device": device_label(getattr(rec, "device", torch.device("cpu"))),
         "eval_seconds": round(eval_seconds, 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
         "n_test_users": int(len(res.users)),
@@ -162,6 +163,13 @@ def versions() -> dict[str, str]:
         "platform": platform.platform(),
         "machine": machine(),
     }
+
+
+def device_label(device: torch.device) -> str:
+    """``"cpu"`` or the CUDA device with its name, e.g. ``"cuda:0 (NVIDIA H200)"``."""
+    if device.type != "cuda":
+        return str(device)
+    return f"{device} ({torch.cuda.get_device_name(device)})"
 
 
 def machine() -> str:

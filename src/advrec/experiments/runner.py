@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.pipeline import train_and_evaluate, versions
+from advrec.experiments.pool import run_pool
 from advrec.models.registry import create, default_params
 from advrec.utils.io import atomic_write_json, atomic_write_text, safe_name
 
@@ -19,12 +20,20 @@ TABLE_METRICS = ("ndcg", "recall", "precision", "mrr")
 
 
 def run_experiment(
-    cfg: ExperimentConfig, out: str | Path | None = None, *, show_progress: bool = True
+    cfg: ExperimentConfig, out: str | Path | None = None, *, show_progress: bool = True, jobs: int = 1
 ) -> dict[str, Any]:
     """Run every (dataset, seed, model) of ``cfg`` and write the results.
 
     Finished runs (a ``result.json`` with the same hyper-parameters in their
     folder) are reused, so an interrupted experiment resumes where it stopped.
+    With ``jobs > 1`` the unfinished runs go to a pool of that many processes
+    first (each gets ``cpu_count // jobs`` threads); the table is then built from
+    their files.
+
+    Raises
+    ------
+    AdvrecError
+        If a run in the pool failed (after every other run has finished).
 
     Returns
     -------
@@ -36,13 +45,15 @@ def run_experiment(
 
     started = time.perf_counter()
     root = Path(out or cfg.output or Path("runs") / cfg.name)
-    jobs = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in cfg.models]
+    todo = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in cfg.models]
+    if jobs > 1:
+        run_pool(cfg, root, todo, jobs, show_progress)
     runs: list[dict[str, Any]] = []
     per_user: dict[tuple[str, str, int], pd.Series] = {}
-    bar = tqdm(jobs, desc=cfg.name, disable=not show_progress, unit="run")
+    bar = tqdm(todo, desc=cfg.name, disable=not show_progress, unit="run")
     for dataset, seed, spec in bar:
         bar.set_postfix_str(f"{dataset} {spec.key} seed={seed}")
-        run_dir = root / safe_name(dataset) / safe_name(spec.key) / f"seed{seed}"
+        run_dir = run_folder(root, dataset, spec.key, seed)
         record, vectors = _reuse(run_dir, spec, seed, cfg.metric) or _fresh(cfg, dataset, seed, spec, run_dir)
         record["label"] = spec.key
         record["experiment_dataset"] = dataset
@@ -54,6 +65,11 @@ def run_experiment(
     atomic_write_json(root / "results.json", result)
     atomic_write_text(root / "results.md", to_markdown(cfg, tables, result))
     return result
+
+
+def run_folder(root: Path, dataset: str, label: str, seed: int) -> Path:
+    """Where one run of an experiment keeps its files."""
+    return root / safe_name(dataset) / safe_name(label) / f"seed{seed}"
 
 
 def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: Path) -> tuple[dict[str, Any], pd.Series]:
@@ -76,12 +92,25 @@ def _reuse(run_dir: Path, spec: Any, seed: int, metric: str) -> tuple[dict[str, 
         return None
     if not spec.tune:  # the per-dataset defaults may have changed since that run
         params = {**default_params(spec.name, record["dataset"]), **spec.params, "seed": seed}
-        if create(spec.name, **params).config.model_dump(mode="json") != record.get("hyperparameters"):
+        if not same_hyperparameters(create(spec.name, **params).config, record.get("hyperparameters")):
             return None
     frame = pd.read_parquet(pu)
     if metric not in frame.columns:
         return None
     return record, frame.set_index("user")[metric]
+
+
+def same_hyperparameters(config: Any, recorded: dict[str, Any] | None) -> bool:
+    """Whether ``config`` equals a recorded one; an option added since (absent from
+    the record) counts as equal when it is at its default."""
+    if recorded is None:
+        return False
+    now = config.model_dump(mode="json")
+    fields = type(config).model_fields
+    added = set(now) - set(recorded)
+    if set(recorded) - set(now) or any(now[k] != fields[k].default for k in added):
+        return False
+    return all(now[k] == recorded[k] for k in recorded)
 
 
 def summarise(

@@ -115,7 +115,11 @@ class Recommender(ABC):
         return self
 
     def score(self, users: np.ndarray | Sequence[int]) -> torch.Tensor:
-        """Scores of every item for each user index: a ``(len(users), n_items)`` float32 tensor."""
+        """Scores of every item for each user index: a ``(len(users), n_items)`` float32 tensor.
+
+        The tensor lives on the model's device (the CPU unless a PyTorch model was
+        fit with ``device="cuda"``); loaded models score on the CPU.
+        """
         u = self._check_users(users)
         with torch.no_grad():
             out = self._score(u)
@@ -146,10 +150,10 @@ class Recommender(ABC):
         u = self._check_users(users)
         scores = self.score(u)
         if exclude_seen:
-            scores = scores.masked_fill(self.seen_mask(u), float("-inf"))
+            scores = scores.masked_fill(self.seen_mask(u).to(scores.device), float("-inf"))
         k = min(int(k), self.n_items)
         top = torch.topk(scores, k, dim=1)
-        return top.indices.numpy(), top.values.numpy()
+        return top.indices.cpu().numpy(), top.values.cpu().numpy()
 
     def seen_mask(self, users: np.ndarray) -> torch.Tensor:
         """Dense bool mask ``(len(users), n_items)`` of training items for a chunk of users."""
@@ -172,7 +176,7 @@ class Recommender(ABC):
         self._require_fitted()
         assert self._seen is not None
         out = Path(path)
-        tensors = {f"state.{k}": torch.as_tensor(v).contiguous() for k, v in self._state().items()}
+        tensors = {f"state.{k}": torch.as_tensor(v).detach().cpu().contiguous() for k, v in self._state().items()}
         tensors["seen.indptr"] = torch.from_numpy(self._seen.indptr.astype(np.int64))
         tensors["seen.indices"] = torch.from_numpy(self._seen.indices.astype(np.int64))
         meta = {

@@ -71,10 +71,13 @@ class SymmetricOperator:
         self._scipy = sp.csr_matrix(
             (adj.values().numpy(), adj.col_indices().numpy(), adj.crow_indices().numpy()), shape=(n, n)
         )
+        self._on: dict[torch.device, torch.Tensor] = {}
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
-            return self.adj.to(x.device) @ x
+            if x.device not in self._on:  # one copy per device, made once
+                self._on[x.device] = self.adj.to(x.device)
+            return self._on[x.device] @ x
         out = self._scipy @ np.ascontiguousarray(x.detach().numpy())
         return torch.from_numpy(np.asarray(out, dtype=np.float32))
 
@@ -130,6 +133,7 @@ class LightGCN(TorchRecommender):
     """
 
     name = "lightgcn"
+    supports_device = True
     config_class = LightGCNConfig
     config: LightGCNConfig
 
@@ -137,7 +141,7 @@ class LightGCN(TorchRecommender):
     def _build(self, train: Interactions) -> None:
         c = self.config
         n = self.n_users + self.n_items
-        self.ego = torch.nn.Parameter(torch.randn(n, c.factors) * c.init_std)
+        self.ego = torch.nn.Parameter((torch.randn(n, c.factors) * c.init_std).to(self.device))
         self._adj = SymmetricOperator(normalized_adjacency(train.binary_csr, self.n_users, self.n_items))
         self._sampler = NegativeSampler(train.binary_csr)
         self._final: torch.Tensor | None = None
@@ -149,7 +153,7 @@ class LightGCN(TorchRecommender):
         self._final = None
 
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
-        users, pos, neg = self._sampler.epoch_triples(generator)
+        users, pos, neg = (t.to(self.device) for t in self._sampler.epoch_triples(generator))
         self._final = None
         opt = self._optimizers["main"]
         bs = self.config.batch_size
@@ -186,7 +190,7 @@ class LightGCN(TorchRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         final = self._final_embeddings()
-        return final[torch.from_numpy(users)] @ final[self.n_users:].T
+        return final[torch.from_numpy(users).to(final.device)] @ final[self.n_users:].T
 
     def _state(self) -> dict[str, torch.Tensor]:
         final = self._final_embeddings()

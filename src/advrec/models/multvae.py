@@ -110,12 +110,13 @@ class MultVAE(TorchRecommender):
     """
 
     name = "multvae"
+    supports_device = True
     config_class = MultVAEConfig
     config: MultVAEConfig
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:
-        self.net = _VAE(self.n_items, self.config.dims)
+        self.net = _VAE(self.n_items, self.config.dims).to(self.device)
         self.updates = torch.zeros((), dtype=torch.float64)
         self._train_users = torch.from_numpy(train.active_users())
 
@@ -135,11 +136,12 @@ class MultVAE(TorchRecommender):
         deg = np.diff(sub.indptr)
         row_of = np.repeat(np.arange(len(users)), deg)
         values = (1.0 / np.sqrt(np.maximum(deg, 1))).astype(np.float32)[row_of]
+        dev = self.device
         return SparseRows(
-            torch.from_numpy(sub.indices.astype(np.int64)),
-            torch.from_numpy(values),
-            torch.from_numpy(sub.indptr[:-1].astype(np.int64)),
-            torch.from_numpy(row_of),
+            torch.from_numpy(sub.indices.astype(np.int64)).to(dev),
+            torch.from_numpy(values).to(dev),
+            torch.from_numpy(sub.indptr[:-1].astype(np.int64)).to(dev),
+            torch.from_numpy(row_of).to(dev),
         )
 
     def beta(self) -> float:
@@ -159,10 +161,10 @@ class MultVAE(TorchRecommender):
             batch = order[start:start + c.batch_size]
             rows = self._rows(batch)
             if c.dropout > 0:  # dropout of the zeros of a row changes nothing: drop entries only
-                keep = torch.rand(len(rows.items), generator=generator) >= c.dropout
+                keep = (torch.rand(len(rows.items), generator=generator) >= c.dropout).to(self.device)
                 rows = rows._replace(values=rows.values * keep / (1.0 - c.dropout))
             mu, logvar = self.net.encode(rows)
-            eps = torch.randn(mu.shape, generator=generator)
+            eps = torch.randn(mu.shape, generator=generator).to(self.device)
             z = mu + eps * torch.exp(0.5 * logvar)
             logp = F.log_softmax(self.net.decoder(z), dim=1)
             n = len(batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,9 +12,16 @@ import torch
 from pydantic import Field, field_validator
 
 from advrec.data.interactions import Interactions
+from advrec.errors import ConfigError
 from advrec.models.base import ModelConfig, Recommender
 from advrec.train.callbacks import Callback
-from advrec.train.loop import LoopResult, LoopSettings, evaluator_validator, parse_metric, train_loop
+from advrec.train.loop import (
+    LoopResult,
+    LoopSettings,
+    evaluator_validator,
+    parse_metric,
+    train_loop,
+)
 
 #: config fields that may change between a run and its resumption
 RESUMABLE_FIELDS = frozenset({"epochs", "checkpoint_dir", "checkpoint_every"})
@@ -49,6 +57,17 @@ class TorchConfig(ModelConfig):
     """Directory of resumable checkpoints; None writes none."""
     checkpoint_every: int = Field(1, ge=1)
     """Write a checkpoint every this many epochs."""
+    device: str = "cpu"
+    """Where training and scoring run: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``
+    (CUDA when available). Random numbers are drawn on the CPU either way, so a
+    seed gives the same samples on every device (results agree up to float rounding)."""
+
+    @field_validator("device")
+    @classmethod
+    def _device_ok(cls, v: str) -> str:
+        if v not in ("cpu", "cuda", "auto") and not re.fullmatch(r"cuda:\d+", v):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+        return v
 
     @field_validator("valid_metric")
     @classmethod
@@ -69,12 +88,15 @@ class TorchRecommender(Recommender):
 
     config: TorchConfig
     config_class = TorchConfig
+    #: whether the model trains on devices other than the CPU (see ``TorchConfig.device``)
+    supports_device = False
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         super().__init__(config, **params)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._checkpoint_override: str | Path | None = None
         self.loop_result_: LoopResult | None = None
+        self.device = torch.device("cpu")
 
     def fit(
         self: T,
@@ -106,6 +128,9 @@ class TorchRecommender(Recommender):
         callbacks: Sequence[Callback],
     ) -> None:
         cfg = self.config
+        self.device = resolve_device(cfg.device)
+        if self.device.type != "cpu" and not self.supports_device:
+            raise ConfigError(f"{self.name}: device={cfg.device!r} is not supported; this model trains on the CPU")
         self._build(train)
         self._optimizers = self._make_optimizers()
         ckpt = self._checkpoint_override if self._checkpoint_override is not None else cfg.checkpoint_dir
@@ -161,6 +186,25 @@ class TorchRecommender(Recommender):
             "train": train.checksum(),
             "valid": None if valid is None else valid.checksum(),
         }
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device of a ``TorchConfig.device`` setting.
+
+    Raises
+    ------
+    ConfigError
+        If CUDA is asked for but not available, or the device index does not exist.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name!r}: CUDA is not available here (use device='cpu' or 'auto')")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return dev
 
 
 def make_optimizer(

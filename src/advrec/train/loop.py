@@ -273,7 +273,7 @@ def _resume(
                     raise ValueError(f"{k}: shape {tuple(saved.shape)} != {tuple(v.shape)}")
                 v.copy_(saved)
                 if best is not None:
-                    best[k] = t[f"best.{k}"].to(v.dtype)
+                    best[k] = t[f"best.{k}"].to(device=v.device, dtype=v.dtype)
         for name, opt in model.optimizers().items():
             restore_optimizer(f"optim.{name}", opt, t, s["optimizers"][name])
         set_rng(t, s["rng"], gen)
