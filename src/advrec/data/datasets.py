@@ -91,6 +91,10 @@ def _specs() -> dict[str, DatasetSpec]:
             f"ml-100k-{fold}", ("ml-100k",), (f"{fold}.base", f"{fold}.test", *side),
             partial(movielens.load_ml100k_fold, fold=fold), f"MovieLens 100K published fold {fold}",
             ML100K_ZIP))
+    specs.append(DatasetSpec(
+        "ml-100k-u1-pos4", ("ml-100k",), ("u1.base", "u1.test", *side),
+        partial(movielens.load_ml100k_positives, fold="u1", threshold=4.0),
+        "MovieLens 100K fold u1, ratings >= 4 as positives (IRGAN protocol)", ML100K_ZIP))
     return {s.name: s for s in specs}
 
 

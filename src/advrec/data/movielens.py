@@ -39,6 +39,7 @@ from advrec.data.movielens_side import (
 )
 from advrec.data.parsing import check_duplicate_pairs, check_range, read_table
 from advrec.data.sources import Dataset, source_record
+from advrec.data.split import Split
 from advrec.errors import DataError
 
 RATING_COLS = [("user", "int"), ("item", "int"), ("value", "float"), ("timestamp", "int")]
@@ -158,6 +159,28 @@ def load_ml100k_fold(folder: str | Path, fold: str, *, duplicates: str = "error"
     desc = (f"MovieLens 100K with the published fold {fold}: train = {fold}.base, test = {fold}.test "
             "(explicit ratings 1-5, timestamps, side features).")
     return Dataset(name, union, split, source_record(folder, files), desc)
+
+
+def load_ml100k_positives(folder: str | Path, fold: str = "u1", *, threshold: float = 4.0,
+                          duplicates: str = "error") -> Dataset:
+    """A published ML-100K fold with ratings ``>= threshold`` as positives (IRGAN's protocol).
+
+    Train and test keep only their positive records (values 1.0) over the full
+    id space of the fold (every user and item stays indexed, even with no
+    positive left), so evaluation excludes the training positives only.
+    """
+    base = load_ml100k_fold(folder, fold, duplicates=duplicates)
+    assert base.split is not None
+    name = f"ml-100k-{fold}-pos{threshold:g}"
+    union = replace(base.interactions.implicit(threshold), name=name)
+    split = Split(
+        train=replace(base.split.train.implicit(threshold), name=f"{name}/train"),
+        test=replace(base.split.test.implicit(threshold), name=f"{name}/test"),
+        name="fixed",
+    ).check_leakage()
+    desc = (f"MovieLens 100K fold {fold} ({fold}.base / {fold}.test) with ratings >= {threshold:g} as "
+            "positives (values 1.0), the item-recommendation protocol of IRGAN (SIGIR 2017).")
+    return Dataset(name, union, split, base.source, desc)
 
 
 def load_cfgan_ml100k(folder: str | Path, *, duplicates: str = "error") -> Dataset:

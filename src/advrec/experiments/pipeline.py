@@ -62,6 +62,7 @@ def train_and_evaluate(
     ks: tuple[int, ...] = (20,),
     out: str | Path | None = None,
     show_progress: bool = False,
+    metric: str = "ndcg@20",
 ) -> RunResult:
     """Train ``model`` on ``dataset`` and evaluate it on the test part.
 
@@ -85,6 +86,8 @@ def train_and_evaluate(
         Directory for the saved model and ``result.json`` (nothing saved if None).
     show_progress
         Progress bars for fitting and evaluation.
+    metric
+        Validation metric that tuning maximises.
 
     Notes
     -----
@@ -102,7 +105,8 @@ def train_and_evaluate(
         from advrec.experiments.tuning import tune
 
         # the search starts from the model's own defaults; only the user's --set values stay fixed
-        chosen, trials = tune(model, sp, tune_trials, seed=seed, base_params=params, show_progress=show_progress)
+        chosen, trials = tune(model, sp, tune_trials, metric=metric, seed=seed, base_params=params,
+                              show_progress=show_progress)
         chosen["seed"] = seed
     rec = create(model, **chosen)
     fit_data = sp.train_full()

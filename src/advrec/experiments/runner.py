@@ -75,7 +75,7 @@ def run_folder(root: Path, dataset: str, label: str, seed: int) -> Path:
 def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: Path) -> tuple[dict[str, Any], pd.Series]:
     res = train_and_evaluate(
         spec.name, dataset, split=cfg.split, seed=seed, params=spec.params,
-        tune_trials=spec.tune, ks=tuple(cfg.ks), out=run_dir,
+        tune_trials=spec.tune, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
     )
     res.record["requested"] = spec.params
     atomic_write_json(run_dir / "result.json", res.record)

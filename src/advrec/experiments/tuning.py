@@ -64,11 +64,24 @@ def _space_multvae(t: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def _space_irgan(t: optuna.Trial) -> dict[str, Any]:
+    return {
+        "factors": t.suggest_categorical("factors", [5, 16, 32, 64]),
+        "pretrain_epochs": t.suggest_int("pretrain_epochs", 5, 40, step=5),
+        "lr_pretrain": t.suggest_float("lr_pretrain", 1e-3, 3e-2, log=True),
+        "lr": t.suggest_float("lr", 1e-5, 1e-3, log=True),
+        "lr_d": t.suggest_float("lr_d", 1e-4, 1e-2, log=True),
+        "reg_g": t.suggest_float("reg_g", 1e-4, 1e-1, log=True),
+        "reg_d": t.suggest_float("reg_d", 1e-4, 1e-1, log=True),
+        "temperature": t.suggest_float("temperature", 0.1, 1.0, log=True),
+    }
+
+
 #: Iterative models train for at most ``epochs`` and stop early on validation; the
 #: epoch they stop at becomes their tuned ``epochs``.
 EARLY_STOPPING: dict[str, Any] = {"epochs": 400, "eval_every": 5, "patience": 5}
 ITERATIVE = {"bpr": {**EARLY_STOPPING, "batch_size": 4096}, "lightgcn": {**EARLY_STOPPING, "batch_size": 4096},
-             "multvae": dict(EARLY_STOPPING)}
+             "multvae": dict(EARLY_STOPPING), "irgan": {"epochs": 150, "eval_every": 5, "patience": 4}}
 
 
 #: Search space per model name; the keys must be fields of the model's config.
@@ -80,6 +93,7 @@ SEARCH_SPACES: dict[str, Space] = {
     "bpr": _space_bpr,
     "lightgcn": _space_lightgcn,
     "multvae": _space_multvae,
+    "irgan": _space_irgan,
 }
 
 

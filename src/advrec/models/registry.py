@@ -29,6 +29,7 @@ MODELS: dict[str, str] = {
     "lightgcn": "advrec.models.lightgcn:LightGCN",
     "multvae": "advrec.models.multvae:MultVAE",
     "cfgan": "advrec.models.cfgan:CFGAN",
+    "irgan": "advrec.models.irgan:IRGAN",
 }
 
 _DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")

@@ -146,6 +146,7 @@ class TorchRecommender(Recommender):
             checkpoint_every=cfg.checkpoint_every,
             show_progress=show_progress,
             fingerprint=self._fingerprint(train, valid),
+            min_epochs=self._min_epochs(),
         )
         validate = None if valid is None else evaluator_validator(train, valid, cfg.valid_metric)
         self.loop_result_ = train_loop(self, settings, validate, callbacks)
@@ -170,6 +171,10 @@ class TorchRecommender(Recommender):
 
     def weights_changed(self) -> None:
         """Drop weight-dependent caches; the default has none."""
+
+    def _min_epochs(self) -> int:
+        """Epochs before which early stopping may not stop (default 0: any time)."""
+        return 0
 
     def _after_fit(self) -> None:
         """Hook run once training is over (e.g. cache final embeddings)."""

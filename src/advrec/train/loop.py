@@ -95,6 +95,9 @@ class LoopSettings:
     fingerprint
         JSON-able identity of the run (model, config, data checksums); a checkpoint
         written by a run with another fingerprint is refused.
+    min_epochs
+        Never stop early before this epoch (e.g. the end of a pre-training phase);
+        evaluations before it still count for the best weights.
     """
 
     epochs: int
@@ -108,6 +111,7 @@ class LoopSettings:
     checkpoint_every: int = 1
     show_progress: bool = False
     fingerprint: dict[str, Any] | None = None
+    min_epochs: int = 0
 
 
 @dataclass
@@ -202,7 +206,8 @@ def train_loop(
                     best = {k: v.detach().clone() for k, v in live.items()}
                 else:
                     st["bad"] += 1
-                    if settings.patience is not None and st["bad"] >= settings.patience:
+                    if (settings.patience is not None and st["bad"] >= settings.patience
+                            and epoch >= settings.min_epochs):
                         st["stopped"] = True
             logs["seconds"] = time.perf_counter() - t0
             model.history.append(logs)
