@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="fetch ML-100K, train the baselines, print a results table")
     demo.add_argument("--models", nargs="+", metavar="MODEL", help="subset of models to run")
     demo.add_argument("--seed", type=int, default=0)
+
+    cur = sub.add_parser("curves", help="training curves (PNG) and diagnostics table of saved models")
+    cur.add_argument("runs", nargs="+", metavar="DIR",
+                     help="a saved model folder, or a folder of them (e.g. one per seed)")
+    cur.add_argument("--out", required=True, metavar="FILE.png")
+    cur.add_argument("--table", metavar="FILE.md", help="also write the diagnostics table here")
+    cur.add_argument("--title", default="")
     return p
 
 
@@ -89,7 +96,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         _parser().print_help()
         return 0
-    handler = {"data": _data, "train": _train, "run": _run, "recommend": _recommend, "demo": _demo}
+    handler = {"data": _data, "train": _train, "run": _run, "recommend": _recommend, "demo": _demo,
+               "curves": _curves}
     return handler[args.command](args)
 
 
@@ -174,6 +182,19 @@ def _demo(args: argparse.Namespace) -> int:
     run_demo(models=args.models, seed=args.seed)
     return 0
 
+
+
+def _curves(args: argparse.Namespace) -> int:
+    from advrec.reports.curves import diagnostics_table, load_histories, plot_curves
+    from advrec.utils.io import atomic_write_text
+
+    histories = load_histories(args.runs)
+    print(f"wrote {plot_curves(histories, args.out, args.title)}")
+    table = diagnostics_table(histories)
+    if args.table:
+        atomic_write_text(args.table, table + "\n")
+    print(table)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
