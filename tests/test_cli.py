@@ -170,3 +170,26 @@ def test_reuse_tolerates_options_added_at_their_default():
     assert not same_hyperparameters(create("bpr", epochs=4).config, old)
     assert not same_hyperparameters(cfg, {**old, "removed_option": 1})
     assert not same_hyperparameters(cfg, None)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_tune_once_reuses_the_first_seeds_choice(csv_path, tmp_path, capsys, jobs):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "once"
+datasets = ["{csv_path}"]
+seeds = [3, 1]
+split = "random:0.8"
+
+[[models]]
+name = "itemknn"
+tune = 2
+tune_once = true
+""")
+    assert main(["run", str(exp), "--out", str(tmp_path / "r"), "--quiet", "--jobs", jobs]) == 0
+    capsys.readouterr()
+    runs = {r["seed"]: r for r in json.loads((tmp_path / "r" / "results.json").read_text())["runs"]}
+    assert runs[3]["tuning"]["trials"] == 2 and "tuned_on_seed" not in runs[3]
+    assert runs[1]["tuning"] is None and runs[1]["tuned_on_seed"] == 3
+    strip = lambda h: {k: v for k, v in h.items() if k != "seed"}  # noqa: E731
+    assert strip(runs[1]["hyperparameters"]) == strip(runs[3]["hyperparameters"])

@@ -53,3 +53,11 @@ def test_fixed_parameters_are_not_searched(synthetic):
     split = make_split(synthetic, "random:0.7", seed=0)
     best, trials = tune("itemknn", split, 3, seed=0, base_params={"k": 7})
     assert best["k"] == 7
+
+
+def test_tuned_list_parameters_come_back_as_lists(synthetic):
+    split = make_split(synthetic, "random:0.7", seed=0)
+    best, trials = tune("cfgan", split, 2, seed=0,
+                        base_params={"epochs": 2, "eval_every": 1, "d_hidden": [8], "g_steps": 1, "d_steps": 1})
+    assert isinstance(best["g_hidden"], list) and best["g_hidden"][0] in (200, 400, 800)
+    get_model_class("cfgan")(**best)

@@ -46,10 +46,12 @@ class ModelSpec(BaseModel):
     name: str
     label: str | None = None
     tune: int = Field(0, ge=0)
+    tune_once: bool = False
+    """Tune on the first seed only; the other seeds refit with the values it chose."""
 
     @property
     def params(self) -> dict[str, Any]:
-        """Hyper-parameters: every key other than name, label and tune."""
+        """Hyper-parameters: every key other than name, label, tune and tune_once."""
         return dict(self.model_extra or {})
 
     @property

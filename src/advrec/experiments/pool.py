@@ -33,13 +33,27 @@ def run_pool(
     ]
     if not pending:
         return
+    # runs that reuse another seed's tuning (tune_once) wait for a second wave
+    later = [(d, s, k) for d, s, k in pending
+             if todo[k][2].tune and todo[k][2].tune_once and s != cfg.seeds[0]]
+    waves = [[p for p in pending if p not in later], later]
+    failures: list[str] = []
+    for wave in (w for w in waves if w):
+        failures += _run_wave(cfg, root, todo, wave, jobs, show_progress)
+    if failures:
+        raise AdvrecError(f"{len(failures)} of {len(pending)} runs failed:\n  " + "\n  ".join(failures))
+
+
+def _run_wave(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]],
+              wave: list[tuple[str, int, int]], jobs: int, show_progress: bool) -> list[str]:
+    """Run one wave of runs in a process pool; return the failures' descriptions."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     cfg_json = cfg.model_dump(mode="json")
     failures: list[str] = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("spawn")) as pool:
         futures = {
             pool.submit(_worker, cfg_json, str(root), d, s, todo[k][2].key, threads): f"{d} {todo[k][2].key} seed={s}"
-            for d, s, k in pending
+            for d, s, k in wave
         }
         bar = tqdm(as_completed(futures), total=len(futures), desc=f"{cfg.name} (pool of {jobs})",
                    disable=not show_progress, unit="run")
@@ -47,8 +61,7 @@ def run_pool(
             exc = fut.exception()
             if exc is not None:
                 failures.append(f"{futures[fut]}: {type(exc).__name__}: {exc}")
-    if failures:
-        raise AdvrecError(f"{len(failures)} of {len(pending)} runs failed:\n  " + "\n  ".join(failures))
+    return failures
 
 
 def _worker(cfg_json: dict[str, Any], root: str, dataset: str, seed: int, label: str, threads: int) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from advrec.errors import AdvrecError
 from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.pipeline import train_and_evaluate, versions
 from advrec.experiments.pool import run_pool
@@ -73,10 +74,20 @@ def run_folder(root: Path, dataset: str, label: str, seed: int) -> Path:
 
 
 def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: Path) -> tuple[dict[str, Any], pd.Series]:
+    params, trials = dict(spec.params), spec.tune
+    if spec.tune and spec.tune_once and seed != cfg.seeds[0]:
+        first = run_folder(run_dir.parents[2], dataset, spec.key, cfg.seeds[0]) / "result.json"
+        if not first.is_file():
+            raise AdvrecError(f"{spec.key} seed={seed}: tune_once needs the tuned run of seed "
+                              f"{cfg.seeds[0]} first ({first} is missing)")
+        chosen = json.loads(first.read_text(encoding="utf-8"))["hyperparameters"]
+        params, trials = {k: v for k, v in chosen.items() if k != "seed"}, 0
     res = train_and_evaluate(
-        spec.name, dataset, split=cfg.split, seed=seed, params=spec.params,
-        tune_trials=spec.tune, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
+        spec.name, dataset, split=cfg.split, seed=seed, params=params,
+        tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
     )
+    if trials == 0 and spec.tune:
+        res.record["tuned_on_seed"] = cfg.seeds[0]
     res.record["requested"] = spec.params
     atomic_write_json(run_dir / "result.json", res.record)
     return res.record, pd.Series(res.per_user[cfg.metric], index=res.users)

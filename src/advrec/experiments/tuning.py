@@ -64,6 +64,18 @@ def _space_multvae(t: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def _space_cfgan(t: optuna.Trial) -> dict[str, Any]:
+    return {
+        "lr": t.suggest_float("lr", 1e-5, 3e-3, log=True),
+        "lr_d": t.suggest_float("lr_d", 1e-5, 3e-3, log=True),
+        "alpha": t.suggest_float("alpha", 1e-3, 1.0, log=True),
+        "zr_ratio": t.suggest_float("zr_ratio", 0.1, 0.9),
+        "pm_ratio": t.suggest_float("pm_ratio", 0.1, 0.9),
+        "g_hidden": [t.suggest_categorical("g_hidden", [200, 400, 800])],
+        "reg_g": t.suggest_float("reg_g", 1e-5, 1e-2, log=True),
+    }
+
+
 def _space_irgan(t: optuna.Trial) -> dict[str, Any]:
     return {
         "factors": t.suggest_categorical("factors", [5, 16, 32, 64]),
@@ -81,7 +93,8 @@ def _space_irgan(t: optuna.Trial) -> dict[str, Any]:
 #: epoch they stop at becomes their tuned ``epochs``.
 EARLY_STOPPING: dict[str, Any] = {"epochs": 400, "eval_every": 5, "patience": 5}
 ITERATIVE = {"bpr": {**EARLY_STOPPING, "batch_size": 4096}, "lightgcn": {**EARLY_STOPPING, "batch_size": 4096},
-             "multvae": dict(EARLY_STOPPING), "irgan": {"epochs": 150, "eval_every": 5, "patience": 4}}
+             "multvae": dict(EARLY_STOPPING), "irgan": {"epochs": 150, "eval_every": 5, "patience": 4},
+             "cfgan": {"epochs": 300, "eval_every": 10, "patience": 4}}
 
 
 #: Search space per model name; the keys must be fields of the model's config.
@@ -94,6 +107,7 @@ SEARCH_SPACES: dict[str, Space] = {
     "lightgcn": _space_lightgcn,
     "multvae": _space_multvae,
     "irgan": _space_irgan,
+    "cfgan": _space_cfgan,
 }
 
 
@@ -170,7 +184,8 @@ def tune(
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
-    best = {**study.best_params, **fixed}
+    # re-run the space on the best values so derived parameters (e.g. lists) are rebuilt
+    best = {**SEARCH_SPACES[name](optuna.trial.FixedTrial(study.best_params)), **fixed}
     if "best_epoch" in study.best_trial.user_attrs:
         best["epochs"] = study.best_trial.user_attrs["best_epoch"]
     return best, trials
