@@ -180,3 +180,22 @@ def test_early_stopping_with_validation(synthetic):
     train, valid = random_split(synthetic)
     model = create("cfgan", **{**FAST, "epochs": 6, "patience": 1}).fit(train, valid)
     assert any("valid_ndcg@20" in h for h in model.history)
+
+
+@pytest.mark.parametrize("mode", ["user", "item"])
+def test_ease_prior_contract(mode, synthetic, tmp_path):
+    check_contract("cfgan", synthetic, tmp_path, **FAST, mode=mode, prior="ease", prior_l2=50.0)
+
+
+@pytest.mark.parametrize("mode", ["user", "item"])
+def test_ease_prior_with_a_silent_mlp_scores_like_ease(mode, synthetic):
+    """The prior is EASE^R's scores: with the MLP's output zeroed, CFGAN ranks exactly as EASE^R."""
+    model = create("cfgan", **FAST, mode=mode, prior="ease", prior_l2=50.0).fit(synthetic)
+    with torch.no_grad():
+        last = [m for m in model.g_net.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+    model.weights_changed()
+    users = np.arange(synthetic.n_users)
+    ease = create("ease", l2=50.0).fit(synthetic)
+    torch.testing.assert_close(model.score(users), ease.score(users), rtol=1e-4, atol=1e-5)

@@ -47,6 +47,14 @@ class CFGANConfig(GANConfig):
     """Hidden activation of both networks (outputs are linear). Code: sigmoid."""
     adversarial: bool = True
     """False: no discriminator; the generator minimises a masked reconstruction (ablation)."""
+    prior: Literal["none", "ease"] = "none"
+    """``"ease"``: add the scores of an EASE^R model fit on the same training data to the
+    generator's output, so the MLP learns a residual on top of a linear item model (advrec's
+    extension; not in the paper)."""
+    prior_l2: float = Field(400.0, gt=0)
+    """L2 weight of the EASE^R prior."""
+    prior_weight: float = Field(1.0, ge=0)
+    """Scale of the prior in the generator's output."""
     diag_k: int = Field(20, ge=1)
     """Top-k length of the coverage diagnostics."""
     diag_rows: int = Field(1000, ge=2)
@@ -119,6 +127,7 @@ class CFGAN(GANRecommender):
     def __init__(self, config: CFGANConfig | None = None, **params: object) -> None:
         super().__init__(config, **params)
         self._score_cache: torch.Tensor | None = None
+        self._prior: torch.Tensor | None = None
         self.d_net = None
 
     # ------------------------------------------------------------- building
@@ -136,6 +145,7 @@ class CFGAN(GANRecommender):
         n = self.store.n_cols
         self.g_net = Generator(n, c.g_hidden, c.activation)
         self.d_net = Discriminator(n, c.d_hidden, c.activation) if c.adversarial else None
+        self._prior = self._fit_prior()
         self._train_rows = torch.arange(self.store.n_rows)  # every row of the id space, empty ones too
         users = sample_rows(self.n_users, c.diag_rows, torch.Generator().manual_seed(c.seed))
         self._diag_users = users.numpy()
@@ -143,6 +153,24 @@ class CFGAN(GANRecommender):
         self._diag_real = densify(self._seen, self._diag_users)
         self._diag_real_pairwise = mean_pairwise_distance(self._diag_real)
         self._score_cache = None
+
+    def _fit_prior(self) -> torch.Tensor | None:
+        """EASE^R scores of every training row (rows as in ``mode``), or None without a prior."""
+        c = self.config
+        if c.prior == "none":
+            return None
+        from advrec.models.ease import ease_weights
+
+        assert self._seen is not None
+        scores = torch.from_numpy(np.asarray(self._seen @ ease_weights(self._seen, c.prior_l2), np.float32))
+        return scores if c.mode == "user" else scores.T.contiguous()
+
+    def generate(self, condition: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Generator output for rows ``index`` with real vectors ``condition`` (plus the prior)."""
+        out = self.g_net(condition)
+        if self._prior is not None:
+            out = out + self.config.prior_weight * self._prior[index]
+        return out
 
     # ------------------------------------------------------------- the game
     def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
@@ -167,7 +195,7 @@ class CFGAN(GANRecommender):
         assert self.d_net is not None
         d_net = self.d_net
         real = self.store.vectors(batch)
-        fake = self.g_net(real) * self._fake_mask(real, batch)
+        fake = self.generate(real, batch) * self._fake_mask(real, batch)
         real_logits = d_net(real, real)
         fake_logits = d_net(fake, real)
         gan = self.gan_objective()
@@ -179,7 +207,7 @@ class CFGAN(GANRecommender):
     def g_loss(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
         c = self.config
         real = self.store.vectors(batch)
-        out = self.g_net(real)
+        out = self.generate(real, batch)
         mask = self._fake_mask(real, batch)
         parts: dict[str, torch.Tensor] = {}
         if self.d_net is not None:
@@ -210,10 +238,11 @@ class CFGAN(GANRecommender):
         with torch.no_grad():
             if self.config.mode == "user":
                 assert self._seen is not None
-                return self.g_net(densify(self._seen, users))
+                idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
+                return self.generate(densify(self._seen, users), idx)
             if self._score_cache is None:
                 rows = self._row_matrix()
-                parts = [self.g_net(densify(rows, idx)) for idx in np.array_split(
+                parts = [self.generate(densify(rows, idx), torch.from_numpy(idx)) for idx in np.array_split(
                     np.arange(rows.shape[0]), max(1, rows.shape[0] // 1024))]
                 self._score_cache = torch.cat(parts).T.contiguous()
             return self._score_cache[torch.from_numpy(np.asarray(users, dtype=np.int64))]
@@ -224,6 +253,8 @@ class CFGAN(GANRecommender):
 
     def _state(self) -> dict[str, torch.Tensor]:
         out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}
+        if self._prior is not None:
+            out["prior"] = self._prior
         if self.d_net is not None:
             out.update({f"d.{k}": v.detach() for k, v in self.d_net.state_dict().items()})
         return out
@@ -238,4 +269,8 @@ class CFGAN(GANRecommender):
         if c.adversarial:
             self.d_net = Discriminator(n, c.d_hidden, c.activation)
             self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")}, strict=True)
+        self._prior = state.get("prior")
+        if (self._prior is None) != (c.prior == "none"):
+            raise ValueError(f"saved prior tensor {'missing' if self._prior is None else 'present'} "
+                             f"but the config says prior={c.prior!r}")
         self._score_cache = None
