@@ -183,14 +183,17 @@ def test_early_stopping_with_validation(synthetic):
 
 
 @pytest.mark.parametrize("mode", ["user", "item"])
-def test_ease_prior_contract(mode, synthetic, tmp_path):
-    check_contract("cfgan", synthetic, tmp_path, **FAST, mode=mode, prior="ease", prior_l2=50.0)
+@pytest.mark.parametrize("prior_mode", ["residual", "blend"])
+def test_ease_prior_contract(mode, prior_mode, synthetic, tmp_path):
+    check_contract("cfgan", synthetic, tmp_path, **FAST, mode=mode, prior="ease", prior_l2=50.0,
+                   prior_mode=prior_mode)
 
 
 @pytest.mark.parametrize("mode", ["user", "item"])
 def test_ease_prior_with_a_silent_mlp_scores_like_ease(mode, synthetic):
     """The prior is EASE^R's scores: with the MLP's output zeroed, CFGAN ranks exactly as EASE^R."""
-    model = create("cfgan", **FAST, mode=mode, prior="ease", prior_l2=50.0).fit(synthetic)
+    model = create("cfgan", **FAST, mode=mode, prior="ease", prior_l2=50.0,
+                   prior_mode="residual", prior_weight=1.0).fit(synthetic)
     with torch.no_grad():
         last = [m for m in model.g_net.modules() if isinstance(m, torch.nn.Linear)][-1]
         last.weight.zero_()
@@ -199,3 +202,32 @@ def test_ease_prior_with_a_silent_mlp_scores_like_ease(mode, synthetic):
     users = np.arange(synthetic.n_users)
     ease = create("ease", l2=50.0).fit(synthetic)
     torch.testing.assert_close(model.score(users), ease.score(users), rtol=1e-4, atol=1e-5)
+
+
+def test_blend_weight_is_chosen_on_validation_and_saved(synthetic_split, tmp_path):
+    train, valid = synthetic_split.train, synthetic_split.test
+    model = create("cfgan", **FAST, mode="user", prior="ease", prior_l2=50.0, eval_every=1).fit(train, valid)
+    scores = model.blend_scores_
+    assert len(scores) == 21 and min(scores) == 0.0 and max(scores) == 1.0
+    w = model.selected_params()["prior_weight"]
+    assert scores[w] == max(scores.values()) and model.config.prior_weight == w
+    assert model.selected_params()["epochs"] >= 1
+    users = np.arange(train.n_users)
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    torch.testing.assert_close(loaded.score(users), model.score(users))
+
+
+@pytest.mark.parametrize("w, other", [(0.0, "gen"), (1.0, "ease")])
+def test_blend_ends_are_the_two_models(w, other, synthetic):
+    from advrec.models.cfgan import blend
+
+    model = create("cfgan", **FAST, mode="item", prior="ease", prior_l2=50.0, prior_weight=w).fit(synthetic)
+    users = np.arange(synthetic.n_users)
+    ref = model._generated(users) if other == "gen" else create("ease", l2=50.0).fit(synthetic).score(users)
+    expect = blend(ref, ref, 0.0)  # the standardised reference
+    torch.testing.assert_close(model.score(users), expect, rtol=1e-4, atol=1e-4)
+
+
+def test_blend_weight_above_one_is_refused():
+    with pytest.raises(ConfigError, match="prior_weight"):
+        create("cfgan", prior="ease", prior_mode="blend", prior_weight=1.5)

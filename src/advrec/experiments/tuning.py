@@ -164,13 +164,12 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         params = {**SEARCH_SPACES[name](trial), **fixed, "seed": seed}  # fixed values win
-        # valid is passed so iterative models can stop early; the epoch they stop
-        # at becomes their tuned number of epochs for the final fit.
+        # valid is passed so iterative models can stop early; what the model chose on
+        # it (the best epoch, ...) becomes part of the tuned values for the final fit.
         rec = create(name, **params).fit(tuning.train, tuning.test)
-        loop = getattr(rec, "loop_result_", None)
-        best_epoch = None if loop is None else loop.best_epoch
-        if best_epoch is not None:
-            trial.set_user_attr("best_epoch", int(best_epoch))
+        selected = rec.selected_params()  # e.g. the early-stopping epoch
+        if selected:
+            trial.set_user_attr("selected", selected)
         res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),))
         if metric not in res.summary:
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
@@ -186,8 +185,7 @@ def tune(
     ]
     # re-run the space on the best values so derived parameters (e.g. lists) are rebuilt
     best = {**SEARCH_SPACES[name](optuna.trial.FixedTrial(study.best_params)), **fixed}
-    if "best_epoch" in study.best_trial.user_attrs:
-        best["epochs"] = study.best_trial.user_attrs["best_epoch"]
+    best.update(study.best_trial.user_attrs.get("selected", {}))
     return best, trials
 
 

@@ -165,6 +165,15 @@ class Recommender(ABC):
         mask[torch.from_numpy(r), torch.from_numpy(rows.indices.astype(np.int64))] = True
         return mask
 
+    def selected_params(self) -> dict[str, Any]:
+        """Hyper-parameter values the last ``fit`` chose on its validation data.
+
+        Tuning merges them into the trial's values for the final fit (which has
+        no validation data); e.g. iterative models give the early-stopping
+        epoch as ``{"epochs": n}``. The default chooses nothing.
+        """
+        return {}
+
     @property
     def is_fitted(self) -> bool:
         """Whether :meth:`fit` or :meth:`load` has run."""

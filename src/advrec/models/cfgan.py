@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from advrec.data.interactions import Interactions
 from advrec.gan.base import GANConfig, GANRecommender
@@ -18,6 +18,13 @@ from advrec.gan.diagnostics import (
 )
 from advrec.gan.trainer import DOut, GOut
 from advrec.models._cfgan_parts import Discriminator, Generator, RowStore, densify
+
+
+def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (mean 0, std 1)."""
+    def z(x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
+    return (1.0 - w) * z(a) + w * z(b)
 
 
 class CFGANConfig(GANConfig):
@@ -53,8 +60,13 @@ class CFGANConfig(GANConfig):
     extension; not in the paper)."""
     prior_l2: float = Field(400.0, gt=0)
     """L2 weight of the EASE^R prior."""
-    prior_weight: float = Field(1.0, ge=0)
-    """Scale of the prior in the generator's output."""
+    prior_weight: float = Field(0.5, ge=0)
+    """``prior_mode="residual"``: scale of the prior in the generator's output.
+    ``"blend"``: weight ``w`` of the prior in ``(1 - w) z(G) + w z(prior)`` (``<= 1``)."""
+    prior_mode: Literal["residual", "blend"] = "blend"
+    """``"residual"``: the generator outputs ``prior + MLP`` in the game (the MLP starts at 0).
+    ``"blend"``: the game is plain CFGAN; recommendations blend the per-user standardised scores of
+    the generator and the prior. A fit with validation data picks ``w`` on it (a grid of 21 values)."""
     diag_k: int = Field(20, ge=1)
     """Top-k length of the coverage diagnostics."""
     diag_rows: int = Field(1000, ge=2)
@@ -77,6 +89,12 @@ class CFGANConfig(GANConfig):
     """Generator passes per round. Code: step_G = 4."""
     d_steps: int = Field(2, ge=0)
     """Discriminator passes per round. Code: step_D = 2."""
+
+    @model_validator(mode="after")
+    def _blend_weight_ok(self) -> CFGANConfig:
+        if self.prior_mode == "blend" and self.prior_weight > 1:
+            raise ValueError(f"prior_weight must be <= 1 with prior_mode='blend', got {self.prior_weight}")
+        return self
 
     @field_validator("g_hidden", "d_hidden")
     @classmethod
@@ -128,6 +146,10 @@ class CFGAN(GANRecommender):
         super().__init__(config, **params)
         self._score_cache: torch.Tensor | None = None
         self._prior: torch.Tensor | None = None
+        self._blend_weight = self.config.prior_weight
+        self.blend_scores_: dict[float, float] = {}
+        self._train_for_blend: Interactions | None = None
+        self._valid_for_blend: Interactions | None = None
         self.d_net = None
 
     # ------------------------------------------------------------- building
@@ -146,6 +168,10 @@ class CFGAN(GANRecommender):
         self.g_net = Generator(n, c.g_hidden, c.activation)
         self.d_net = Discriminator(n, c.d_hidden, c.activation) if c.adversarial else None
         self._prior = self._fit_prior()
+        if self._prior is not None and c.prior_mode == "residual":  # start at the prior: the MLP learns a residual
+            last = [m for m in self.g_net.modules() if isinstance(m, torch.nn.Linear)][-1]
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
         self._train_rows = torch.arange(self.store.n_rows)  # every row of the id space, empty ones too
         users = sample_rows(self.n_users, c.diag_rows, torch.Generator().manual_seed(c.seed))
         self._diag_users = users.numpy()
@@ -153,6 +179,15 @@ class CFGAN(GANRecommender):
         self._diag_real = densify(self._seen, self._diag_users)
         self._diag_real_pairwise = mean_pairwise_distance(self._diag_real)
         self._score_cache = None
+
+    def _fit(self, train: Interactions, valid: Interactions | None, **kw: object) -> None:
+        self._train_for_blend, self._valid_for_blend = train, valid
+        self._blend_weight = 0.0  # early stopping follows the generator alone
+        self.blend_scores_ = {}
+        try:
+            super()._fit(train, valid, **kw)  # type: ignore[arg-type]
+        finally:
+            self._train_for_blend = self._valid_for_blend = None
 
     def _fit_prior(self) -> torch.Tensor | None:
         """EASE^R scores of every training row (rows as in ``mode``), or None without a prior."""
@@ -166,9 +201,9 @@ class CFGAN(GANRecommender):
         return scores if c.mode == "user" else scores.T.contiguous()
 
     def generate(self, condition: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Generator output for rows ``index`` with real vectors ``condition`` (plus the prior)."""
+        """Generator output for rows ``index`` with real vectors ``condition`` (plus a residual prior)."""
         out = self.g_net(condition)
-        if self._prior is not None:
+        if self._prior is not None and self.config.prior_mode == "residual":
             out = out + self.config.prior_weight * self._prior[index]
         return out
 
@@ -249,7 +284,41 @@ class CFGAN(GANRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         self.g_net.eval()
-        return self._generated(users)
+        gen = self._generated(users)
+        if self._prior is None or self.config.prior_mode == "residual":
+            return gen
+        return blend(gen, self._prior_rows(users), self._blend_weight)
+
+    def _prior_rows(self, users: np.ndarray) -> torch.Tensor:
+        """The prior's scores of ``users`` (users x items)."""
+        assert self._prior is not None
+        idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
+        return self._prior[idx] if self.config.mode == "user" else self._prior[:, idx].T
+
+    def _after_fit(self) -> None:
+        """Blend mode with validation data: choose the blend weight on it (stored in the config)."""
+        self._blend_weight = self.config.prior_weight
+        valid = self._valid_for_blend
+        if self._prior is None or self.config.prior_mode != "blend" or valid is None:
+            return
+        from advrec.eval import Evaluator
+
+        assert self._train_for_blend is not None
+        metric = self.config.valid_metric
+        ev = Evaluator(ks=(int(metric.split("@")[1]),), beyond=False)
+        scores = {}
+        for w in np.linspace(0.0, 1.0, 21):
+            self._blend_weight = round(float(w), 4)
+            scores[self._blend_weight] = ev.evaluate(self, self._train_for_blend, valid).summary[metric]
+        self._blend_weight = max(scores, key=lambda w: (scores[w], -w))
+        self.config = self.config.model_copy(update={"prior_weight": self._blend_weight})
+        self.blend_scores_ = scores
+
+    def selected_params(self) -> dict[str, object]:
+        out = dict(super().selected_params())
+        if self.blend_scores_:
+            out["prior_weight"] = self._blend_weight
+        return out
 
     def _state(self) -> dict[str, torch.Tensor]:
         out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}
@@ -270,6 +339,7 @@ class CFGAN(GANRecommender):
             self.d_net = Discriminator(n, c.d_hidden, c.activation)
             self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")}, strict=True)
         self._prior = state.get("prior")
+        self._blend_weight = c.prior_weight
         if (self._prior is None) != (c.prior == "none"):
             raise ValueError(f"saved prior tensor {'missing' if self._prior is None else 'present'} "
                              f"but the config says prior={c.prior!r}")

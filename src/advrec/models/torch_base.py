@@ -152,6 +152,11 @@ class TorchRecommender(Recommender):
         self.loop_result_ = train_loop(self, settings, validate, callbacks)
         self._after_fit()
 
+    def selected_params(self) -> dict[str, Any]:
+        """``{"epochs": best validation epoch}`` after a fit with validation data."""
+        loop = self.loop_result_
+        return {} if loop is None or loop.best_epoch is None else {"epochs": int(loop.best_epoch)}
+
     # -------------------------------------------------------- for subclasses
     @abstractmethod
     def _build(self, train: Interactions) -> None:
