@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import numpy as np
 import pytest
 from conftest import make_synthetic
 
@@ -193,3 +194,49 @@ tune_once = true
     assert runs[1]["tuning"] is None and runs[1]["tuned_on_seed"] == 3
     strip = lambda h: {k: v for k, v in h.items() if k != "seed"}  # noqa: E731
     assert strip(runs[1]["hyperparameters"]) == strip(runs[3]["hyperparameters"])
+
+
+def _lightgcn_folder(root):
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    with open(root / "train.txt", "w") as f, open(root / "test.txt", "w") as g:
+        for u in range(30):
+            items = rng.choice(25, 8, replace=False)
+            f.write(" ".join(map(str, [u, *items[:6]])) + "\n")
+            g.write(" ".join(map(str, [u, *items[6:]])) + "\n")
+    return root
+
+
+def test_unseeded_models_on_a_fixed_split_are_fit_once(tmp_path, capsys, monkeypatch):
+    data = _lightgcn_folder(tmp_path / "lg")
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "fixed"
+datasets = ["{data}"]
+seeds = [0, 1, 2]
+
+[[models]]
+name = "itemknn"
+k = 5
+
+[[models]]
+name = "bpr"
+epochs = 2
+batch_size = 32
+""")
+    import advrec.experiments.runner as runner
+
+    calls = []
+    real = runner.train_and_evaluate
+    monkeypatch.setattr(runner, "train_and_evaluate", lambda m, *a, **k: calls.append(m) or real(m, *a, **k))
+    assert main(["run", str(exp), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert calls.count("itemknn") == 1 and calls.count("bpr") == 3
+    runs = json.loads((tmp_path / "r" / "results.json").read_text())["runs"]
+    knn = {r["seed"]: r for r in runs if r["model"] == "itemknn"}
+    assert knn[1]["copied_from_seed"] == 0 and knn[2]["metrics"] == knn[0]["metrics"]
+    assert knn[2]["hyperparameters"]["seed"] == 2
+    # the copies are reused like any finished run
+    calls.clear()
+    assert main(["run", str(exp), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert calls == []

@@ -15,7 +15,7 @@ from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.pipeline import train_and_evaluate, versions
 from advrec.experiments.pool import run_pool
 from advrec.models.registry import create, default_params
-from advrec.utils.io import atomic_write_json, atomic_write_text, safe_name
+from advrec.utils.io import atomic_write_json, atomic_write_text, atomic_write_with, safe_name
 
 TABLE_METRICS = ("ndcg", "recall", "precision", "mrr")
 
@@ -74,6 +74,9 @@ def run_folder(root: Path, dataset: str, label: str, seed: int) -> Path:
 
 
 def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: Path) -> tuple[dict[str, Any], pd.Series]:
+    copied = _copy_unseeded(cfg, dataset, seed, spec, run_dir)
+    if copied is not None:
+        return copied
     params, trials = dict(spec.params), spec.tune
     if spec.tune and spec.tune_once and seed != cfg.seeds[0]:
         first = run_folder(run_dir.parents[2], dataset, spec.key, cfg.seeds[0]) / "result.json"
@@ -91,6 +94,39 @@ def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: P
     res.record["requested"] = spec.params
     atomic_write_json(run_dir / "result.json", res.record)
     return res.record, pd.Series(res.per_user[cfg.metric], index=res.users)
+
+
+def _copy_unseeded(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any,
+                   run_dir: Path) -> tuple[dict[str, Any], pd.Series] | None:
+    """The finished run of another seed, when the seed cannot change the result.
+
+    That is: an untuned model whose fit ignores the seed (``seeded = False``) on a fixed
+    split (the dataset's published split). The copy records ``copied_from_seed``.
+    """
+    from advrec.experiments.pipeline import load_cached
+    from advrec.models.registry import get_model_class
+
+    if spec.tune or get_model_class(spec.name).seeded or cfg.split not in (None, "fixed"):
+        return None
+    if load_cached(dataset).split is None:
+        return None
+    for other in cfg.seeds:
+        donor = run_folder(run_dir.parents[2], dataset, spec.key, other)
+        if other == seed or not (donor / "result.json").is_file() or not (donor / "per_user.parquet").is_file():
+            continue
+        record = json.loads((donor / "result.json").read_text(encoding="utf-8"))
+        params = {**default_params(spec.name, record["dataset"]), **spec.params, "seed": other}
+        if record.get("requested") != spec.params or not same_hyperparameters(
+                create(spec.name, **params).config, record.get("hyperparameters")):
+            continue
+        record = {**record, "seed": seed, "copied_from_seed": other, "out": str(donor),
+                  "hyperparameters": {**record["hyperparameters"], "seed": seed}}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        frame = pd.read_parquet(donor / "per_user.parquet")
+        atomic_write_json(run_dir / "result.json", record)
+        atomic_write_with(run_dir / "per_user.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        return record, frame.set_index("user")[cfg.metric]
+    return None
 
 
 def _reuse(run_dir: Path, spec: Any, seed: int, metric: str) -> tuple[dict[str, Any], pd.Series] | None:

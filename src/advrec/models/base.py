@@ -58,6 +58,8 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "recommender"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    #: whether the fit depends on ``config.seed``; False: the same data give the same model
+    seeded: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:

@@ -43,6 +43,7 @@ class EASE(RowModel):
     """
 
     name = "ease"
+    seeded = False
     config_class = EASEConfig
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:

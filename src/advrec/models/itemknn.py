@@ -64,6 +64,7 @@ class ItemKNN(RowModel):
     """
 
     name = "itemknn"
+    seeded = False
     config_class = ItemKNNConfig
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:

@@ -29,6 +29,7 @@ class MostPop(Recommender):
     """
 
     name = "pop"
+    seeded = False
     config_class = MostPopConfig
 
     def _fit(

@@ -57,6 +57,7 @@ class SLIM(RowModel):
     """
 
     name = "slim"
+    seeded = False
     config_class = SLIMConfig
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
