@@ -117,13 +117,16 @@ def plot_curves(histories: dict[str, list[History]], path: str | Path, title: st
 def diagnostics_table(histories: dict[str, list[History]], epochs: Sequence[int] | None = None) -> str:
     """Markdown table of every diagnostic at some epochs (seed mean ± std).
 
-    ``epochs`` defaults to the first, the middle and the last logged epoch of each group.
+    ``epochs`` defaults to the first, the middle and the last epoch of each group that
+    logged a diagnostic (pre-training epochs without diagnostics are skipped).
     """
     keys = _keys(histories, tuple(p for _, pats in PANELS[1:] for p in pats if not p.startswith("valid")))
     lines = ["| model | epoch | " + " | ".join(keys) + " |", "|---|---:|" + "---:|" * len(keys)]
     for label, group in histories.items():
-        last = min(int(h[-1]["epoch"]) for h in group)
-        chosen = epochs or sorted({1, max(1, last // 2), last})
+        logged = sorted(set.intersection(*({int(r["epoch"]) for r in h if any(k in r for k in keys)} for h in group)))
+        if not logged:
+            continue
+        chosen = epochs or sorted({logged[0], logged[(len(logged) - 1) // 2], logged[-1]})
         for e in chosen:
             cells = []
             for key in keys:
