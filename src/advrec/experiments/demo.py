@@ -1,4 +1,4 @@
-"""``make demo``: fetch ML-100K, train the baselines, print one results table."""
+"""``make demo``: fetch ML-100K, train the baselines and IRGAN, print one results table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from advrec.experiments.pipeline import load_cached, train_and_evaluate
 
 DEMO_DATA = "ml-100k"
 DEMO_SPLIT = "random:0.8"
-DEMO_MODELS = ("pop", "itemknn", "puresvd", "ease", "slim", "bpr", "lightgcn", "multvae")
+DEMO_MODELS = ("pop", "itemknn", "puresvd", "ease", "slim", "bpr", "lightgcn", "multvae", "irgan")
 COLUMNS = ("ndcg@20", "recall@20", "precision@20", "mrr@20", "coverage@20")
 
 
