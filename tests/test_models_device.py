@@ -15,7 +15,14 @@ from advrec.models.torch_base import resolve_device
 GPU_MODELS = {
     "lightgcn": dict(epochs=5, batch_size=64, lr=0.01),
     "multvae": dict(epochs=5, batch_size=16, dims=[32, 8], lr=0.01),
+    "cfgan": dict(epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16, lr=0.01),
+    "cfgan-user-prior": dict(epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16, mode="user",
+                             prior="ease", prior_l2=50.0, gan_loss="wgan-gp"),
 }
+
+
+def _create(key, **extra):
+    return create(key.split("-")[0], **GPU_MODELS[key], **extra)
 HAS_CUDA = torch.cuda.is_available()
 
 
@@ -46,8 +53,8 @@ def test_cpu_only_model_refuses_cuda(synthetic):
 def test_auto_on_cpu_equals_cpu(name, synthetic):
     if HAS_CUDA:
         pytest.skip("auto means cuda here")
-    a = create(name, **GPU_MODELS[name], device="cpu").fit(synthetic)
-    b = create(name, **GPU_MODELS[name], device="auto").fit(synthetic)
+    a = _create(name, device="cpu").fit(synthetic)
+    b = _create(name, device="auto").fit(synthetic)
     users = np.arange(synthetic.n_users)
     assert torch.equal(a.score(users), b.score(users))
 
@@ -57,15 +64,15 @@ def test_auto_on_cpu_equals_cpu(name, synthetic):
 def test_cuda_matches_cpu_and_saves_for_cpu(name, synthetic_split, tmp_path):
     """Same seed, same samples: CUDA and CPU training agree up to float rounding."""
     train, test = synthetic_split.train, synthetic_split.test
-    cpu = create(name, **GPU_MODELS[name]).fit(train)
-    gpu = create(name, **GPU_MODELS[name], device="cuda").fit(train)
+    cpu = _create(name).fit(train)
+    gpu = _create(name, device="cuda").fit(train)
     users = np.arange(train.n_users)
     assert gpu.score(users).device.type == "cuda"
     torch.testing.assert_close(gpu.score(users).cpu(), cpu.score(users), rtol=1e-3, atol=1e-3)
     m_cpu = evaluate(cpu, train, test).summary["ndcg@20"]
     m_gpu = evaluate(gpu, train, test).summary["ndcg@20"]
     assert abs(m_cpu - m_gpu) < 0.02
-    loaded = Recommender.load(gpu.save(tmp_path / name))
+    loaded = Recommender.load(gpu.save(tmp_path / name.split("-")[0]))
     assert loaded.score(users).device.type == "cpu"
     torch.testing.assert_close(loaded.score(users), gpu.score(users).cpu())
     items, _ = gpu.recommend(users[:5], k=3)

@@ -29,10 +29,10 @@ def binarize_topk(scores: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
     ``[0, n_cols]``.
     """
     n_rows, n_cols = scores.shape
-    kk = torch.as_tensor(k, dtype=torch.long).expand(n_rows).clamp(0, n_cols)
+    kk = torch.as_tensor(k, dtype=torch.long, device=scores.device).expand(n_rows).clamp(0, n_cols)
     order = torch.sort(scores, dim=1, descending=True, stable=True).indices
     ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(n_cols).expand(n_rows, n_cols))
+    ranks.scatter_(1, order, torch.arange(n_cols, device=scores.device).expand(n_rows, n_cols))
     return ranks < kk[:, None]
 
 
@@ -55,7 +55,7 @@ def catalogue_coverage(scores: torch.Tensor, k: int, exclude: torch.Tensor | Non
     if exclude is not None:
         scores = scores.masked_fill(exclude, float("-inf"))
     top = torch.topk(scores, min(int(k), n_items), dim=1).indices
-    hit = torch.zeros(n_items, dtype=torch.bool)
+    hit = torch.zeros(n_items, dtype=torch.bool, device=scores.device)
     hit[top.reshape(-1)] = True
     return float(hit.float().mean())
 

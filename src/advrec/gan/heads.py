@@ -60,7 +60,7 @@ class GaussianHead(nn.Module):
         log_sigma = self.log_sigma(h).clamp(*self.bounds)
         if not sample:
             return GaussianSample(mu, mu, log_sigma)
-        z = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        z = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         return GaussianSample(mu + log_sigma.exp() * z, mu, log_sigma)
 
 

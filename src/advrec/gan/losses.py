@@ -79,7 +79,7 @@ def gradient_penalty(
     if real.shape != fake.shape:
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} batches differ in shape")
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=generator, dtype=real.dtype)
+    eps = torch.rand(shape, generator=generator, dtype=real.dtype).to(real.device)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     with torch.enable_grad():
         scores = critic(x_hat)
@@ -150,6 +150,6 @@ class GANLoss:
             thr = 0.0
             if self.name == "wgan-gp":
                 thr = float(0.5 * (real_logits.mean() + fake_logits.mean()))
-            real_ok = (real_logits > thr).float().mean() if real_logits.numel() else torch.tensor(0.0)
-            fake_ok = (fake_logits < thr).float().mean() if fake_logits.numel() else torch.tensor(0.0)
+            real_ok = (real_logits > thr).float().mean() if real_logits.numel() else real_logits.new_zeros(())
+            fake_ok = (fake_logits < thr).float().mean() if fake_logits.numel() else fake_logits.new_zeros(())
         return float(real_ok), float(fake_ok)

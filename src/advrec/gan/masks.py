@@ -66,17 +66,18 @@ def sample_unobserved(positives: torch.Tensor, seeds: torch.Tensor, ratio: float
         raise ValueError(f"ratio must be in [0, 1], got {ratio}")
     pos = positives.to(torch.bool)
     b, n = pos.shape
-    mask = torch.zeros((b, n), dtype=torch.bool)
+    dev = pos.device
+    mask = torch.zeros((b, n), dtype=torch.bool, device=dev)
     if b == 0 or n == 0 or ratio == 0.0:
         return mask
     counts = torch.floor((n - pos.sum(1)).to(torch.float64) * ratio).to(torch.long)
     kmax = int(counts.max())
     if kmax == 0:
         return mask
-    cols = torch.arange(n, dtype=torch.int64) * _GOLDEN
-    keys = splitmix64(seeds.to(torch.int64)[:, None] + cols[None, :])
+    cols = torch.arange(n, dtype=torch.int64, device=dev) * _GOLDEN
+    keys = splitmix64(seeds.to(dev, torch.int64)[:, None] + cols[None, :])
     keys = keys.masked_fill(pos, torch.iinfo(torch.int64).max)  # observed entries sort last
     smallest = torch.topk(keys, kmax, dim=1, largest=False, sorted=True).indices
-    take = torch.arange(kmax)[None, :] < counts[:, None]
+    take = torch.arange(kmax, device=dev)[None, :] < counts[:, None]
     mask.scatter_(1, smallest, take)
     return mask & ~pos

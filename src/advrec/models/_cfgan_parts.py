@@ -75,12 +75,14 @@ class RowStore:
     (small data) and the per-batch construction (large data) give the same masks.
     """
 
-    def __init__(self, rows: sp.csr_matrix, zr_ratio: float | None, pm_ratio: float | None) -> None:
+    def __init__(self, rows: sp.csr_matrix, zr_ratio: float | None, pm_ratio: float | None,
+                 device: torch.device | str = "cpu") -> None:
         self.rows = rows.tocsr().astype(np.float32)
         self.n_rows, self.n_cols = self.rows.shape
         self.ratios = {"zr": zr_ratio, "pm": pm_ratio}
+        self.device = torch.device(device)
         small = self.n_rows * self.n_cols <= DENSE_LIMIT
-        self.dense = densify(self.rows, np.arange(self.n_rows)) if small else None
+        self.dense = densify(self.rows, np.arange(self.n_rows)).to(self.device) if small else None
         self.seeds: dict[str, torch.Tensor] = {}
         self.cache: dict[str, torch.Tensor] = {}
 
@@ -88,7 +90,7 @@ class RowStore:
         """Row vectors of ``index`` as a dense float tensor."""
         if self.dense is not None:
             return self.dense[index]
-        return densify(self.rows, index.numpy())
+        return densify(self.rows, index.cpu().numpy()).to(self.device)
 
     def new_epoch(self, generator: torch.Generator) -> None:
         """Draw the epoch's seeds (and build the dense masks when small)."""
@@ -96,10 +98,10 @@ class RowStore:
         for kind, ratio in self.ratios.items():
             if ratio is None:
                 continue
-            self.seeds[kind] = draw_row_seeds(self.n_rows, generator)
+            self.seeds[kind] = draw_row_seeds(self.n_rows, generator).to(self.device)
             if self.dense is not None:
                 chunks = [self._sample(kind, idx) for idx in torch.arange(self.n_rows).split(2048)]
-                self.cache[kind] = torch.cat(chunks) if chunks else torch.zeros((0, self.n_cols), dtype=torch.bool)
+                self.cache[kind] = torch.cat(chunks) if chunks else torch.zeros((0, self.n_cols), dtype=torch.bool, device=self.device)
 
     def mask(self, kind: str, index: torch.Tensor) -> torch.Tensor | None:
         """The ``"zr"`` or ``"pm"`` mask of rows ``index`` (None if the scheme has none)."""

@@ -139,6 +139,7 @@ class CFGAN(GANRecommender):
     """
 
     name = "cfgan"
+    supports_device = True
     config_class = CFGANConfig
     config: CFGANConfig
 
@@ -163,10 +164,10 @@ class CFGAN(GANRecommender):
         rows = self._row_matrix()
         zr = c.zr_ratio if c.scheme in ("ZR", "ZP") else None
         pm = c.pm_ratio if c.scheme in ("PM", "ZP") else None
-        self.store = RowStore(rows, zr, pm)
+        self.store = RowStore(rows, zr, pm, self.device)
         n = self.store.n_cols
-        self.g_net = Generator(n, c.g_hidden, c.activation)
-        self.d_net = Discriminator(n, c.d_hidden, c.activation) if c.adversarial else None
+        self.g_net = Generator(n, c.g_hidden, c.activation).to(self.device)
+        self.d_net = Discriminator(n, c.d_hidden, c.activation).to(self.device) if c.adversarial else None
         self._prior = self._fit_prior()
         if self._prior is not None and c.prior_mode == "residual":  # start at the prior: the MLP learns a residual
             last = [m for m in self.g_net.modules() if isinstance(m, torch.nn.Linear)][-1]
@@ -176,7 +177,7 @@ class CFGAN(GANRecommender):
         users = sample_rows(self.n_users, c.diag_rows, torch.Generator().manual_seed(c.seed))
         self._diag_users = users.numpy()
         assert self._seen is not None
-        self._diag_real = densify(self._seen, self._diag_users)
+        self._diag_real = densify(self._seen, self._diag_users).to(self.device)
         self._diag_real_pairwise = mean_pairwise_distance(self._diag_real)
         self._score_cache = None
 
@@ -198,7 +199,7 @@ class CFGAN(GANRecommender):
 
         assert self._seen is not None
         scores = torch.from_numpy(np.asarray(self._seen @ ease_weights(self._seen, c.prior_l2), np.float32))
-        return scores if c.mode == "user" else scores.T.contiguous()
+        return (scores if c.mode == "user" else scores.T.contiguous()).to(self.device)
 
     def generate(self, condition: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Generator output for rows ``index`` with real vectors ``condition`` (plus a residual prior)."""
@@ -274,10 +275,10 @@ class CFGAN(GANRecommender):
             if self.config.mode == "user":
                 assert self._seen is not None
                 idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
-                return self.generate(densify(self._seen, users), idx)
+                return self.generate(densify(self._seen, users).to(self.device), idx)
             if self._score_cache is None:
                 rows = self._row_matrix()
-                parts = [self.generate(densify(rows, idx), torch.from_numpy(idx)) for idx in np.array_split(
+                parts = [self.generate(densify(rows, idx).to(self.device), torch.from_numpy(idx)) for idx in np.array_split(
                     np.arange(rows.shape[0]), max(1, rows.shape[0] // 1024))]
                 self._score_cache = torch.cat(parts).T.contiguous()
             return self._score_cache[torch.from_numpy(np.asarray(users, dtype=np.int64))]
