@@ -98,6 +98,13 @@ k = 10
     # a second run reuses the finished runs and gives the same table
     assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--quiet"]) == 0
     assert capsys.readouterr().out == text
+    # another baseline: same runs, tests against itemknn
+    assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--quiet", "--baseline", "itemknn"]) == 0
+    capsys.readouterr()
+    rows = {r["model"]: r for r in next(iter(json.loads((tmp_path / "res" / "results.json").read_text())["tables"].values()))}
+    assert "vs_baseline" in rows["pop"] and "vs_baseline" not in rows["itemknn"]
+    assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--quiet", "--baseline", "nope"]) == 2
+    assert "not one of the models" in capsys.readouterr().err
 
 
 def test_data_info_json(csv_path, capsys):

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", metavar="EXPERIMENT.toml")
     run.add_argument("--out", metavar="DIR")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--baseline", metavar="LABEL",
+                     help="test every model against this one instead of the file's baseline")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="run up to N unfinished runs at once, each in its own process (default 1)")
 
@@ -157,6 +159,13 @@ def _run(args: argparse.Namespace) -> int:
     from advrec.experiments.runner import run_experiment, to_markdown
 
     cfg = load_experiment(args.experiment)
+    if args.baseline:
+        from advrec.errors import ConfigError
+
+        labels = [m.key for m in cfg.models]
+        if args.baseline not in labels:
+            raise ConfigError(f"--baseline {args.baseline!r} is not one of the models {labels}")
+        cfg = cfg.model_copy(update={"baseline": args.baseline})
     result = run_experiment(cfg, args.out, show_progress=not args.quiet, jobs=args.jobs)
     print(to_markdown(cfg, result["tables"]))
     return 0
