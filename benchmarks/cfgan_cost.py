@@ -76,8 +76,8 @@ def render(rows: list[dict]) -> str:
         "validation round; wall time includes the validation evaluations. One round = 4 generator",
         "passes, so the paper's \"1000+ epochs\" are about 250 rounds.",
         "",
-        "| dataset | rows x cols | s / round | G passes to best | best round | rounds run | s to best | wall s | "
-        "valid NDCG@20 | machine |",
+        ("| dataset | rows x cols | s / round | G passes to best | best round | rounds run | s to best | wall s | "
+         "valid NDCG@20 | machine |"),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
