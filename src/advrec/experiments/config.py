@@ -9,7 +9,7 @@ Example
     seeds = [0, 1, 2, 3, 4]
     ks = [20]
     baseline = "ease"          # label of the model the others are tested against
-    metric = "ndcg@20"         # metric of the significance tests
+    metric = "ndcg@20"         # metric of the significance tests (and of tuning)
 
     [[models]]
     name = "ease"              # registered model name
@@ -19,6 +19,11 @@ Example
     name = "bpr"
     label = "bpr-64"           # optional, to run one model with several settings
     tune = 20                  # optional: Optuna trials on validation data first
+    tune_once = true           # optional: tune on the first seed only, refit the others
+
+Run with ``advrec run FILE [--jobs N] [--baseline LABEL] [--out DIR]``: finished runs are
+reused, unfinished ones can go to N worker processes, and ``--baseline`` tests against
+another model without re-running anything.
 """
 
 from __future__ import annotations
