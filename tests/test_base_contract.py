@@ -52,3 +52,17 @@ def test_external_ids_survive_save(synthetic, tmp_path):
     loaded = Recommender.load(d)
     assert loaded.user_ids.tolist() == synthetic.user_ids.tolist()
     assert loaded.item_ids.tolist() == synthetic.item_ids.tolist()
+
+
+def test_atomic_writes_get_the_umask_mode(tmp_path):
+    import os
+    import stat
+
+    from advrec.utils.io import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
