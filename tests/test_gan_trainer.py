@@ -198,3 +198,20 @@ def test_settings_are_validated():
     empty = Counting(n_d=0, n_g=2)
     with pytest.raises(ConfigError, match="d_batches yielded no batch"):
         minmax_epoch(empty, _opts(empty), MinMaxSettings(schedule="interleaved"), torch.Generator())
+
+
+def test_bf16_precision_autocasts_the_losses_and_still_learns():
+    seen: list[torch.dtype] = []
+
+    class Spy(Toy1D):
+        def g_loss(self, batch, gen):
+            seen.append(self.g(torch.randn(2, 1, generator=gen)).dtype)
+            return super().g_loss(batch, gen)
+
+    model = Spy(MinMaxSettings(precision="bf16"))
+    train_loop(model, LoopSettings(epochs=60, seed=0))
+    assert set(seen) == {torch.bfloat16}  # products ran in bfloat16 ...
+    assert all(p.dtype == torch.float32 for p in model.g.parameters())  # ... weights stayed float32
+    assert abs(float(model.samples().mean()) - 3.0) < 0.3
+    with pytest.raises(ConfigError, match="precision"):
+        MinMaxSettings(precision="fp16")  # type: ignore[arg-type]

@@ -231,3 +231,22 @@ def test_blend_ends_are_the_two_models(w, other, synthetic):
 def test_blend_weight_above_one_is_refused():
     with pytest.raises(ConfigError, match="prior_weight"):
         create("cfgan", prior="ease", prior_mode="blend", prior_weight=1.5)
+
+
+def test_set_blend_weight_scores_either_part_of_a_fitted_model(synthetic):
+    model = create("cfgan", **FAST, mode="item", prior="ease", prior_l2=50.0, prior_weight=0.6).fit(synthetic)
+    users = np.arange(synthetic.n_users)
+    alone = create("cfgan", **FAST, mode="item", prior="ease", prior_l2=50.0, prior_weight=0.0).fit(synthetic)
+    model.set_blend_weight(0.0)
+    torch.testing.assert_close(model.score(users), alone.score(users))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.set_blend_weight(1.5)
+    with pytest.raises(ValueError, match="prior_mode='blend'"):
+        create("cfgan", **FAST, mode="item").fit(synthetic).set_blend_weight(0.5)
+
+
+def test_bf16_training_keeps_float32_weights_and_scores(synthetic):
+    model = create("cfgan", **FAST, mode="user", precision="bf16").fit(synthetic)
+    assert all(p.dtype == torch.float32 for p in model.g_net.parameters())
+    scores = model.score(np.arange(synthetic.n_users))
+    assert scores.dtype == torch.float32 and torch.isfinite(scores).all()

@@ -53,6 +53,8 @@ def test_fixed_parameters_are_not_searched(synthetic):
     split = make_split(synthetic, "random:0.7", seed=0)
     best, trials = tune("itemknn", split, 3, seed=0, base_params={"k": 7})
     assert best["k"] == 7
+    # the record shows what a trial used: the overridden sampled k is not reported
+    assert all("k" not in t["params"] and "shrink" in t["params"] for t in trials)
 
 
 def test_tuned_list_parameters_come_back_as_lists(synthetic):

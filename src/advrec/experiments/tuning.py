@@ -178,8 +178,9 @@ def tune(
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress)
-    trials = [
-        {"number": t.number, "params": t.params, "value": t.value, **t.user_attrs}
+    trials = [  # only the values a trial really used: fixed ones override the sampled ones
+        {"number": t.number, "params": {k: v for k, v in t.params.items() if k not in fixed},
+         "value": t.value, **t.user_attrs}
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]

@@ -115,13 +115,15 @@ class GANLoss:
         return self.name == "wgan-gp" and self.gp_weight > 0
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        """Discriminator (critic) loss, without the gradient penalty."""
+        """Discriminator (critic) loss, without the gradient penalty (computed in float32)."""
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()
         if self.name == "wgan-gp":
             return wgan_d_loss(real_logits, fake_logits)
         return bce_d_loss(real_logits, fake_logits)
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        """Generator loss."""
+        """Generator loss (computed in float32)."""
+        fake_logits = fake_logits.float()
         if self.name == "nonsaturating":
             return nonsaturating_g_loss(fake_logits)
         if self.name == "minimax":

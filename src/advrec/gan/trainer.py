@@ -20,13 +20,16 @@ Two schedules of the alternating updates:
 During a discriminator update the generator's parameters are frozen
 (``requires_grad=False``) and vice versa, so a loss that forgets to detach
 cannot leak gradients into the other network. Optional max-norm gradient
-clipping is applied per network before its optimiser step.
+clipping is applied per network before its optimiser step. With
+``precision="bf16"`` the two losses are computed under bfloat16 autocast (the
+matrix products run in bfloat16, weights, gradients and optimiser states stay
+float32): about 3x faster matrix products on CPUs with AVX512-BF16 or AMX.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -100,6 +103,10 @@ class MinMaxSettings:
         Max-norm of each network's whole gradient; None disables clipping.
     loss
         The objective, used for the discriminator accuracy.
+    precision
+        ``"fp32"``, or ``"bf16"``: losses computed under bfloat16 autocast.
+    device_type
+        ``"cpu"`` or ``"cuda"``: where the autocast applies.
     """
 
     d_steps: int = 1
@@ -108,8 +115,12 @@ class MinMaxSettings:
     clip_norm_d: float | None = None
     clip_norm_g: float | None = None
     loss: GANLoss = field(default_factory=GANLoss)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    device_type: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision {self.precision!r}: use 'fp32' or 'bf16'")
         if self.d_steps < 0 or self.g_steps < 1:
             raise ConfigError(f"need d_steps >= 0 and g_steps >= 1, got {self.d_steps} and {self.g_steps}")
         if self.schedule not in ("pass", "interleaved"):
@@ -177,9 +188,15 @@ class _Players:
     def has_d(self) -> bool:
         return self.opt_d is not None and self.s.d_steps > 0
 
+    def _cast(self) -> AbstractContextManager[object]:
+        """bfloat16 autocast for the loss computation, or nothing."""
+        if self.s.precision == "bf16":
+            return torch.autocast(self.s.device_type, dtype=torch.bfloat16)
+        return nullcontext()
+
     def d_update(self, batch: Any) -> None:
         assert self.opt_d is not None
-        with frozen(self.g_params):
+        with frozen(self.g_params), self._cast():
             out = self.problem.d_loss(batch, self.gen)
         norm = _update(out.loss, self.d_params, self.opt_d, self.s.clip_norm_d)
         n = max(int(out.real_logits.shape[0]), 1)
@@ -195,7 +212,7 @@ class _Players:
         self.counts["d_updates"] += 1
 
     def g_update(self, batch: Any) -> None:
-        with frozen(self.d_params):
+        with frozen(self.d_params), self._cast():
             out = self.problem.g_loss(batch, self.gen)
         norm = _update(out.loss, self.g_params, self.opt_g, self.s.clip_norm_g)
         n = max(int(out.size), 1)

@@ -202,8 +202,8 @@ class CFGAN(GANRecommender):
         return (scores if c.mode == "user" else scores.T.contiguous()).to(self.device)
 
     def generate(self, condition: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Generator output for rows ``index`` with real vectors ``condition`` (plus a residual prior)."""
-        out = self.g_net(condition)
+        """Generator output (float32) for rows ``index`` with real vectors ``condition`` (plus a residual prior)."""
+        out = self.g_net(condition).float()
         if self._prior is not None and self.config.prior_mode == "residual":
             out = out + self.config.prior_weight * self._prior[index]
         return out
@@ -314,6 +314,18 @@ class CFGAN(GANRecommender):
         self._blend_weight = max(scores, key=lambda w: (scores[w], -w))
         self.config = self.config.model_copy(update={"prior_weight": self._blend_weight})
         self.blend_scores_ = scores
+
+    def set_blend_weight(self, w: float) -> None:
+        """Score with ``(1 - w) z(G) + w z(prior)`` from now on (blend mode only).
+
+        ``w = 0`` scores with the generator alone, ``w = 1`` with the prior alone: both parts of
+        one fitted model can so be evaluated without refitting.
+        """
+        if self._prior is None or self.config.prior_mode != "blend":
+            raise ValueError("set_blend_weight needs prior='ease' and prior_mode='blend'")
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"blend weight must be in [0, 1], got {w}")
+        self._blend_weight = float(w)
 
     def selected_params(self) -> dict[str, object]:
         out = dict(super().selected_params())
