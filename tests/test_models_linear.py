@@ -47,6 +47,23 @@ def test_ease_matches_closed_form(synthetic, binary):
     np.testing.assert_allclose(model.score(users).numpy(), x @ b, atol=1e-5)
 
 
+@pytest.mark.parametrize("binary", [True, False])
+def test_ease_float32_in_place_matches_float64(synthetic, binary):
+    ref = create("ease", l2=7.0, binary=binary).fit(synthetic).weights_.numpy()
+    single = create("ease", l2=7.0, binary=binary, precision="float32").fit(synthetic).weights_.numpy()
+    assert single.dtype == np.float32 and single.flags.c_contiguous
+    assert np.all(np.diag(single) == 0)
+    np.testing.assert_allclose(single, ref, atol=2e-5)
+
+
+def test_ease_float32_needs_a_third_of_the_memory():
+    inter = Interactions.from_records([0, 1], [0, 1], user_ids=np.arange(2), item_ids=np.arange(100_000))
+    with pytest.raises(ConfigError, match=r"40\.0 GB \(dense 100000x100000 float32 matrix\)"):
+        create("ease", precision="float32").fit(inter)
+    with pytest.raises(ConfigError, match="try precision='float32'"):
+        create("ease").fit(inter)
+
+
 def test_ease_refuses_too_much_memory():
     # 100k items would need ~120 GB: the check must fire before any allocation.
     inter = Interactions.from_records([0, 1], [0, 1], user_ids=np.arange(2), item_ids=np.arange(100_000))

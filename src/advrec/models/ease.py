@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from typing import Literal
+
 from pydantic import Field
 from scipy.linalg import lapack
 
@@ -12,8 +14,9 @@ from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
 from advrec.models._sparse import column_blocks
 
-#: Bytes per item pair at the peak of a fit: the float64 Gram/inverse plus the float32 weights.
-BYTES_PER_CELL = 8 + 4
+#: Bytes per item pair at the peak of a fit: the float64 Gram/inverse plus the float32 weights,
+#: or (``precision="float32"``) one float32 matrix that becomes the weights in place.
+BYTES_PER_CELL = {"float64": 8 + 4, "float32": 4}
 
 
 class EASEConfig(RowModelConfig):
@@ -23,6 +26,10 @@ class EASEConfig(RowModelConfig):
     """L2 penalty ``lambda`` on the item-item weights."""
     max_memory_gb: float = Field(16.0, gt=0.0)
     """Refuse to fit when the dense item-item matrices would need more memory (GB)."""
+    precision: Literal["float64", "float32"] = "float64"
+    """Arithmetic of the inverse. ``"float32"`` factorises and inverts in single precision, in
+    place, so a fit needs a third of the memory (4 bytes per item pair: 11 GB for 53k items);
+    fine for the usual l2 of hundreds (the matrix is then well conditioned)."""
 
 
 class EASE(RowModel):
@@ -30,10 +37,11 @@ class EASE(RowModel):
 
     Optimises ``||X - X B||_F^2 + lambda ||B||_F^2`` subject to ``diag(B) = 0``, whose
     closed form is ``B = I - P diag(1 / diag(P))`` with ``P = (X^T X + lambda I)^-1``.
-    User ``u`` scores items by ``X[u] B``. The inverse is computed in float64 by a
-    Cholesky factorisation and ``B`` is stored densely as float32, so a fit needs
-    about ``12 * n_items^2`` bytes (e.g. 20 GB for 41k items); beyond
-    ``max_memory_gb`` it raises :class:`~advrec.errors.ConfigError` before allocating.
+    User ``u`` scores items by ``X[u] B``. The inverse is computed by a Cholesky
+    factorisation, in float64 by default (about ``12 * n_items^2`` bytes at the peak, e.g.
+    20 GB for 41k items) or in float32 in place (``precision="float32"``: ``4 * n_items^2``);
+    ``B`` is stored densely as float32. Beyond ``max_memory_gb`` the fit raises
+    :class:`~advrec.errors.ConfigError` before allocating.
 
     TOML::
 
@@ -49,7 +57,8 @@ class EASE(RowModel):
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config
         assert isinstance(cfg, EASEConfig)
-        self.weights_ = torch.from_numpy(ease_weights(x, cfg.l2, max_memory_gb=cfg.max_memory_gb))
+        self.weights_ = torch.from_numpy(ease_weights(x, cfg.l2, max_memory_gb=cfg.max_memory_gb,
+                                                      precision=cfg.precision))
 
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         return torch.from_numpy(np.asarray(rows @ self.weights_.numpy(), dtype=np.float32))
@@ -61,13 +70,16 @@ class EASE(RowModel):
         self.weights_ = check_dense(state["weights"], (self.n_items, self.n_items), "weights")
 
 
-def memory_gb(n_items: int) -> float:
+def memory_gb(n_items: int, precision: str = "float64") -> float:
     """Estimated peak memory (GB, 1e9 bytes) of an EASE fit over ``n_items`` items."""
-    return BYTES_PER_CELL * float(n_items) ** 2 / 1e9
+    return BYTES_PER_CELL[precision] * float(n_items) ** 2 / 1e9
 
 
-def ease_weights(x: sp.spmatrix, l2: float, *, max_memory_gb: float = 16.0) -> np.ndarray:
+def ease_weights(x: sp.spmatrix, l2: float, *, max_memory_gb: float = 16.0,
+                 precision: str = "float64") -> np.ndarray:
     """The EASE^R weight matrix ``B`` (float32, zero diagonal) of users x items ``x``.
+
+    ``precision="float32"`` inverts in single precision, in place (a third of the memory).
 
     Raises
     ------
@@ -75,37 +87,44 @@ def ease_weights(x: sp.spmatrix, l2: float, *, max_memory_gb: float = 16.0) -> n
         If the estimated memory exceeds ``max_memory_gb``.
     """
     n = x.shape[1]
-    need = memory_gb(n)
+    if precision not in BYTES_PER_CELL:
+        raise ConfigError(f"ease: precision {precision!r}; use 'float64' or 'float32'")
+    need = memory_gb(n, precision)
     if need > max_memory_gb:
+        what = "float64 inverse plus float32 weights" if precision == "float64" else "float32 matrix"
         raise ConfigError(
-            f"ease: {n} items need about {need:.1f} GB (dense {n}x{n} float64 inverse plus "
-            f"float32 weights), above max_memory_gb={max_memory_gb:g}; raise max_memory_gb if "
-            "the machine has the memory, or use itemknn/slim (sparse) or fewer items"
+            f"ease: {n} items need about {need:.1f} GB (dense {n}x{n} {what}), above "
+            f"max_memory_gb={max_memory_gb:g}; raise max_memory_gb if the machine has the memory"
+            + (", try precision='float32' (a third of the memory)" if precision == "float64" else "")
+            + ", or use itemknn/slim (sparse) or fewer items"
         )
-    p = _gram(sp.csr_matrix(x, dtype=np.float64))
+    single = precision == "float32"
+    p = _gram(sp.csr_matrix(x, dtype=np.float32 if single else np.float64))
     p[np.diag_indices(n)] += l2
     # p is symmetric, so its transpose is the same matrix in Fortran order: LAPACK works in place.
-    f = p.T
-    c, info = lapack.dpotrf(f, lower=False, clean=False, overwrite_a=True)
+    potrf, potri = (lapack.spotrf, lapack.spotri) if single else (lapack.dpotrf, lapack.dpotri)
+    c, info = potrf(p.T, lower=False, clean=False, overwrite_a=True)
     if info != 0:
         raise ConfigError(f"ease: X^T X + l2 I is not positive definite (l2={l2:g}); use a larger l2")
-    inv, info = lapack.dpotri(c, lower=False, overwrite_c=True)
+    inv, info = potri(c, lower=False, overwrite_c=True)
     if info != 0:  # pragma: no cover - cannot fail after a successful factorisation
         raise RuntimeError(f"ease: inversion failed (LAPACK info {info})")
     _symmetrise_upper(inv)
     d = np.diag(inv).copy()
-    out = np.empty((n, n), dtype=np.float32)
+    # float32: B overwrites P in place; P is symmetric, so inv.T (C-ordered) holds the same values
+    out = inv.T if single else np.empty((n, n), dtype=np.float32)
+    src = out if single else inv
     for a, b in column_blocks(n, n, 2**24):
-        out[:, a:b] = inv[:, a:b] / -d[a:b]
+        out[:, a:b] = src[:, a:b] / -d[a:b]
     out[np.diag_indices(n)] = 0.0
     return out
 
 
 def _gram(x: sp.csr_matrix) -> np.ndarray:
-    """Dense float64 ``x^T x``, built in column blocks to bound sparse temporaries."""
+    """Dense ``x^T x`` in ``x``'s dtype, built in column blocks to bound sparse temporaries."""
     n = x.shape[1]
     xt, xc = x.T.tocsr(), x.tocsc()
-    g = np.empty((n, n), dtype=np.float64)
+    g = np.empty((n, n), dtype=x.dtype)
     for a, b in column_blocks(n, n, 2**24):
         g[:, a:b] = (xt @ xc[:, a:b]).toarray()
     return g
