@@ -18,6 +18,7 @@ from advrec.gan.diagnostics import (
 )
 from advrec.gan.trainer import DOut, GOut
 from advrec.models._cfgan_parts import Discriminator, Generator, RowStore, densify
+from advrec.models._cfgan_sampled import SampledBatch, discriminator_logits, generator_outputs, sample_batch
 
 
 def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
@@ -67,6 +68,13 @@ class CFGANConfig(GANConfig):
     """``"residual"``: the generator outputs ``prior + MLP`` in the game (the MLP starts at 0).
     ``"blend"``: the game is plain CFGAN; recommendations blend the per-user standardised scores of
     the generator and the prior. A fit with validation data picks ``w`` on it (a grid of 21 values)."""
+    negatives: int | None = Field(None, ge=1)
+    """None: the paper's dense game (whole rows, ZR/PM masks over all unobserved entries).
+    An integer ``m``: the sampled game for large catalogues (advrec's extension): each mini-batch
+    draws ``m`` columns, the rows' ZR/PM negatives are drawn among them (ZR reweighted to its
+    dense expectation) and the networks are evaluated on observed entries and these columns
+    only, so a step costs ``batch x (observed + m) x hidden``. See
+    :mod:`advrec.models._cfgan_sampled`."""
     diag_k: int = Field(20, ge=1)
     """Top-k length of the coverage diagnostics."""
     diag_rows: int = Field(1000, ge=2)
@@ -94,6 +102,10 @@ class CFGANConfig(GANConfig):
     def _blend_weight_ok(self) -> CFGANConfig:
         if self.prior_mode == "blend" and self.prior_weight > 1:
             raise ValueError(f"prior_weight must be <= 1 with prior_mode='blend', got {self.prior_weight}")
+        if self.negatives is not None and self.prior != "none" and self.prior_mode == "residual":
+            raise ValueError("negatives (the sampled game) works with prior_mode='blend', not 'residual'")
+        if self.negatives is not None and self.gan_loss == "wgan-gp":
+            raise ValueError("negatives (the sampled game) does not support gan_loss='wgan-gp'")
         return self
 
     @field_validator("g_hidden", "d_hidden")
@@ -210,7 +222,8 @@ class CFGAN(GANRecommender):
 
     # ------------------------------------------------------------- the game
     def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        self.store.new_epoch(generator)
+        if self.config.negatives is None:
+            self.store.new_epoch(generator)
 
     def _batches(self, size: int, generator: torch.Generator) -> list[torch.Tensor]:
         order = self._train_rows[torch.randperm(len(self._train_rows), generator=generator)]
@@ -227,9 +240,22 @@ class CFGAN(GANRecommender):
         pm = self.store.mask("pm", index)
         return real if pm is None else real + pm.to(real.dtype)
 
+    def _sampled(self, batch: torch.Tensor, generator: torch.Generator) -> SampledBatch:
+        c = self.config
+        assert c.negatives is not None
+        return sample_batch(self.store.rows, batch, c.negatives, self.store.ratios["zr"], self.store.ratios["pm"],
+                            generator, self.device)
+
     def d_loss(self, batch: torch.Tensor, generator: torch.Generator) -> DOut:
         assert self.d_net is not None
         d_net = self.d_net
+        if self.config.negatives is not None:
+            sb = self._sampled(batch, generator)
+            out_pos, out_pool = generator_outputs(self.g_net.net, sb)
+            n = self.store.n_cols
+            real_logits = discriminator_logits(d_net.net, n, sb, torch.ones_like(out_pos), None)
+            fake_logits = discriminator_logits(d_net.net, n, sb, out_pos, out_pool * sb.pm)
+            return DOut(self.gan_objective().d_loss(real_logits, fake_logits), real_logits, fake_logits)
         real = self.store.vectors(batch)
         fake = self.generate(real, batch) * self._fake_mask(real, batch)
         real_logits = d_net(real, real)
@@ -242,6 +268,8 @@ class CFGAN(GANRecommender):
 
     def g_loss(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
         c = self.config
+        if c.negatives is not None:
+            return self._g_loss_sampled(batch, generator)
         real = self.store.vectors(batch)
         out = self.generate(real, batch)
         mask = self._fake_mask(real, batch)
@@ -259,6 +287,24 @@ class CFGAN(GANRecommender):
             parts["g_zr"] = zr_term
             loss = loss + zr_term
         return GOut(loss, len(batch), parts)
+
+    def _g_loss_sampled(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
+        """The generator loss of the sampled game (see :mod:`advrec.models._cfgan_sampled`)."""
+        c = self.config
+        sb = self._sampled(batch, generator)
+        out_pos, out_pool = generator_outputs(self.g_net.net, sb)
+        parts: dict[str, torch.Tensor] = {}
+        if self.d_net is not None:
+            fake = discriminator_logits(self.d_net.net, self.store.n_cols, sb, out_pos, out_pool * sb.pm)
+            main = parts["g_adv"] = self.gan_objective().g_loss(fake)
+        else:  # masked reconstruction over observed entries and the (reweighted) PM negatives
+            per_row = torch.zeros(sb.size, device=out_pos.device).index_add(0, sb.pos_row, (out_pos - 1.0).square())
+            main = parts["g_recon"] = (per_row + sb.scale * (out_pool.square() * sb.pm).sum(1)).mean()
+        loss = main
+        if self.store.ratios["zr"] is not None:
+            zr_term = parts["g_zr"] = c.alpha * (sb.scale * (out_pool.square() * sb.zr).sum(1)).mean()
+            loss = loss + zr_term
+        return GOut(loss, sb.size, parts)
 
     def diagnostics(self, epoch: int) -> dict[str, float]:
         gen = self._generated(self._diag_users)

@@ -1,0 +1,92 @@
+"""CFGAN's sampled game: exact on the columns it evaluates, unbiased ZR, contract, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_synthetic
+from contract import check_contract
+from test_models_cfgan import FAST, LEARN, hit_rate, random_split
+
+from advrec.errors import ConfigError
+from advrec.models import create
+from advrec.models._cfgan_parts import Discriminator, Generator, densify
+from advrec.models._cfgan_sampled import discriminator_logits, generator_outputs, sample_batch
+
+
+def _rows(seed=0):
+    return make_synthetic(n_users=40, n_items=30, seed=seed).binary_csr.astype(np.float32)
+
+
+@pytest.mark.parametrize("hidden", [[8], [8, 6]])
+def test_sparse_forward_equals_the_dense_networks(hidden):
+    torch.manual_seed(0)
+    rows = _rows()
+    n = rows.shape[1]
+    g, d = Generator(n, hidden, "sigmoid"), Discriminator(n, [5], "tanh")
+    index = torch.tensor([3, 0, 17, 9])
+    sb = sample_batch(rows, index, 12, 0.7, 0.5, torch.Generator().manual_seed(1), torch.device("cpu"))
+    real = densify(rows, index.numpy())
+    full = g(real)
+    out_pos, out_pool = generator_outputs(g.net, sb)
+    torch.testing.assert_close(out_pos, full[sb.pos_row, sb.pos_col])
+    torch.testing.assert_close(out_pool, full[:, sb.pool])
+    # the fake vector: G's output on observed entries and on the pool's PM entries, zero elsewhere
+    fake = torch.zeros_like(full)
+    fake[sb.pos_row, sb.pos_col] = out_pos
+    fake[:, sb.pool] += out_pool * sb.pm
+    torch.testing.assert_close(discriminator_logits(d.net, n, sb, out_pos, out_pool * sb.pm), d(fake, real))
+    torch.testing.assert_close(discriminator_logits(d.net, n, sb, torch.ones_like(out_pos), None), d(real, real))
+
+
+def test_negatives_are_unobserved_pool_columns_and_zr_is_reweighted():
+    rows = _rows(1)
+    n = rows.shape[1]
+    index = torch.arange(rows.shape[0])
+    sb = sample_batch(rows, index, 10, 0.7, 0.7, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert len(sb.pool) == len(set(sb.pool.tolist())) == 10
+    real = densify(rows, index.numpy()) > 0
+    on_pool = real[:, sb.pool]
+    assert not (sb.zr & on_pool).any() and not (sb.pm & on_pool).any()
+    free = (~on_pool).sum(1)
+    unobserved = n - real.sum(1)
+    torch.testing.assert_close(sb.scale * free, unobserved.float())
+    # E[scale * sum over sampled ZR of y^2] = zr_ratio * sum over all unobserved of y^2
+    y = torch.rand(len(index), n, generator=torch.Generator().manual_seed(2))
+    target = 0.7 * (y.square() * ~real).sum(1)
+    est = torch.zeros_like(target)
+    reps = 3000
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(reps):
+        s = sample_batch(rows, index, 10, 0.7, None, gen, torch.device("cpu"))
+        est += s.scale * (y[:, s.pool].square() * s.zr).sum(1)
+    torch.testing.assert_close(est / reps, target, rtol=0.05, atol=0.0)
+    assert not sample_batch(rows, index, 10, None, None, gen, torch.device("cpu")).pm.any()
+
+
+@pytest.mark.parametrize("extra", [
+    dict(mode="user"), dict(mode="item"), dict(mode="user", adversarial=False),
+    dict(mode="user", scheme="PM"), dict(mode="item", precision="bf16"),
+    dict(mode="user", prior="ease", prior_l2=50.0),
+])
+def test_contract(extra, synthetic, tmp_path):
+    model = check_contract("cfgan", synthetic, tmp_path, **FAST, negatives=8, **extra)
+    assert len(model.history) == FAST["epochs"] and "g_loss" in model.history[-1]
+
+
+def test_sampled_game_refuses_what_it_cannot_do():
+    with pytest.raises(ConfigError, match="residual"):
+        create("cfgan", negatives=8, prior="ease", prior_mode="residual")
+    with pytest.raises(ConfigError, match="wgan-gp"):
+        create("cfgan", negatives=8, gan_loss="wgan-gp")
+    with pytest.raises(ConfigError):
+        create("cfgan", negatives=0)
+
+
+@pytest.mark.parametrize("extra", [dict(mode="user"), dict(mode="item", adversarial=False)])
+def test_sampled_game_beats_mostpop(extra):
+    train, test = random_split(make_synthetic(n_users=200, n_items=50, seed=3))
+    pop = hit_rate(create("pop").fit(train), test)
+    ours = hit_rate(create("cfgan", **LEARN, negatives=16, **extra).fit(train), test)
+    assert ours > pop + 0.1, (ours, pop)
