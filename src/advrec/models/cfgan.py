@@ -10,6 +10,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from advrec.data.interactions import Interactions
+from advrec.errors import ConfigError
 from advrec.gan.base import GANConfig, GANRecommender
 from advrec.gan.diagnostics import (
     mean_pairwise_distance,
@@ -18,6 +19,7 @@ from advrec.gan.diagnostics import (
 )
 from advrec.gan.trainer import DOut, GOut
 from advrec.models._cfgan_parts import Discriminator, Generator, RowStore, densify
+from advrec.models._cfgan_prior import Prior
 from advrec.models._cfgan_sampled import SampledBatch, discriminator_logits, generator_outputs, sample_batch
 
 
@@ -61,6 +63,11 @@ class CFGANConfig(GANConfig):
     extension; not in the paper)."""
     prior_l2: float = Field(400.0, gt=0)
     """L2 weight of the EASE^R prior."""
+    prior_precision: Literal["float64", "float32"] = "float64"
+    """Arithmetic of the prior's inverse (``"float32"``: a third of the memory; see EASE)."""
+    prior_topk: int | None = Field(None, ge=1)
+    """Keep only the ``k`` largest-magnitude EASE^R weights per item (a sparse prior for large
+    catalogues, blend mode only); None keeps them all."""
     prior_weight: float = Field(0.5, ge=0)
     """``prior_mode="residual"``: scale of the prior in the generator's output.
     ``"blend"``: weight ``w`` of the prior in ``(1 - w) z(G) + w z(prior)`` (``<= 1``)."""
@@ -102,6 +109,8 @@ class CFGANConfig(GANConfig):
     def _blend_weight_ok(self) -> CFGANConfig:
         if self.prior_mode == "blend" and self.prior_weight > 1:
             raise ValueError(f"prior_weight must be <= 1 with prior_mode='blend', got {self.prior_weight}")
+        if self.prior_topk is not None and self.prior_mode == "residual":
+            raise ValueError("prior_topk (a sparse prior) works with prior_mode='blend', not 'residual'")
         if self.negatives is not None and self.prior != "none" and self.prior_mode == "residual":
             raise ValueError("negatives (the sampled game) works with prior_mode='blend', not 'residual'")
         if self.negatives is not None and self.gan_loss == "wgan-gp":
@@ -158,7 +167,7 @@ class CFGAN(GANRecommender):
     def __init__(self, config: CFGANConfig | None = None, **params: object) -> None:
         super().__init__(config, **params)
         self._score_cache: torch.Tensor | None = None
-        self._prior: torch.Tensor | None = None
+        self._prior: Prior | None = None
         self._blend_weight = self.config.prior_weight
         self.blend_scores_: dict[float, float] = {}
         self._train_for_blend: Interactions | None = None
@@ -181,7 +190,11 @@ class CFGAN(GANRecommender):
         self.g_net = Generator(n, c.g_hidden, c.activation).to(self.device)
         self.d_net = Discriminator(n, c.d_hidden, c.activation).to(self.device) if c.adversarial else None
         self._prior = self._fit_prior()
-        if self._prior is not None and c.prior_mode == "residual":  # start at the prior: the MLP learns a residual
+        if self._prior is not None and c.prior_mode == "residual":
+            if not self._prior.dense:
+                raise ConfigError("prior_mode='residual' needs every user's prior scores in memory; "
+                                  "this data is too large for that: use prior_mode='blend'")
+            # start at the prior: the MLP learns a residual
             last = [m for m in self.g_net.modules() if isinstance(m, torch.nn.Linear)][-1]
             torch.nn.init.zeros_(last.weight)
             torch.nn.init.zeros_(last.bias)
@@ -202,22 +215,21 @@ class CFGAN(GANRecommender):
         finally:
             self._train_for_blend = self._valid_for_blend = None
 
-    def _fit_prior(self) -> torch.Tensor | None:
-        """EASE^R scores of every training row (rows as in ``mode``), or None without a prior."""
+    def _fit_prior(self) -> Prior | None:
+        """The EASE^R prior fit on the training data, or None without a prior."""
         c = self.config
         if c.prior == "none":
             return None
-        from advrec.models.ease import ease_weights
-
         assert self._seen is not None
-        scores = torch.from_numpy(np.asarray(self._seen @ ease_weights(self._seen, c.prior_l2), np.float32))
-        return (scores if c.mode == "user" else scores.T.contiguous()).to(self.device)
+        return Prior.fit(self._seen, c.prior_l2, precision=c.prior_precision, topk=c.prior_topk)
 
     def generate(self, condition: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Generator output (float32) for rows ``index`` with real vectors ``condition`` (plus a residual prior)."""
         out = self.g_net(condition).float()
         if self._prior is not None and self.config.prior_mode == "residual":
-            out = out + self.config.prior_weight * self._prior[index]
+            assert self._prior.scores is not None
+            scores = self._prior.scores if self.config.mode == "user" else self._prior.scores.T
+            out = out + self.config.prior_weight * scores[index.cpu()].to(self.device)
         return out
 
     # ------------------------------------------------------------- the game
@@ -339,8 +351,7 @@ class CFGAN(GANRecommender):
     def _prior_rows(self, users: np.ndarray) -> torch.Tensor:
         """The prior's scores of ``users`` (users x items)."""
         assert self._prior is not None
-        idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
-        return self._prior[idx] if self.config.mode == "user" else self._prior[:, idx].T
+        return self._prior.user_rows(users).to(self.device)
 
     def _after_fit(self) -> None:
         """Blend mode with validation data: choose the blend weight on it (stored in the config)."""
@@ -382,7 +393,10 @@ class CFGAN(GANRecommender):
     def _state(self) -> dict[str, torch.Tensor]:
         out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}
         if self._prior is not None:
-            out["prior"] = self._prior
+            state = self._prior.state()
+            if "prior" in state and self.config.mode == "item":  # saved as rows x columns of the mode
+                state["prior"] = state["prior"].T.contiguous()
+            out.update(state)
         if self.d_net is not None:
             out.update({f"d.{k}": v.detach() for k, v in self.d_net.state_dict().items()})
         return out
@@ -397,7 +411,10 @@ class CFGAN(GANRecommender):
         if c.adversarial:
             self.d_net = Discriminator(n, c.d_hidden, c.activation)
             self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")}, strict=True)
-        self._prior = state.get("prior")
+        if "prior" in state and c.mode == "item":
+            state = {**state, "prior": state["prior"].T.contiguous()}
+        assert self._seen is not None
+        self._prior = Prior.from_state(state, self._seen)
         self._blend_weight = c.prior_weight
         if (self._prior is None) != (c.prior == "none"):
             raise ValueError(f"saved prior tensor {'missing' if self._prior is None else 'present'} "
