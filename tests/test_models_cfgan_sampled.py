@@ -11,8 +11,15 @@ from test_models_cfgan import FAST, LEARN, hit_rate, random_split
 
 from advrec.errors import ConfigError
 from advrec.models import create
-from advrec.models._cfgan_parts import Discriminator, Generator, densify
-from advrec.models._cfgan_sampled import discriminator_logits, generator_outputs, sample_batch
+from advrec.models._cfgan_parts import densify
+from advrec.models._cfgan_sampled import (
+    SparseDiscriminator,
+    SparseGenerator,
+    discriminator_logits,
+    generator_outputs,
+    sample_batch,
+)
+from advrec.train.lazy_adam import LazyAdam
 
 
 def _rows(seed=0):
@@ -24,20 +31,26 @@ def test_sparse_forward_equals_the_dense_networks(hidden):
     torch.manual_seed(0)
     rows = _rows()
     n = rows.shape[1]
-    g, d = Generator(n, hidden, "sigmoid"), Discriminator(n, [5], "tanh")
+    g, d = SparseGenerator(n, hidden, "sigmoid"), SparseDiscriminator(n, [5, 4], "tanh")
     index = torch.tensor([3, 0, 17, 9])
     sb = sample_batch(rows, index, 12, 0.7, 0.5, torch.Generator().manual_seed(1), torch.device("cpu"))
     real = densify(rows, index.numpy())
     full = g(real)
-    out_pos, out_pool = generator_outputs(g.net, sb)
+    out_pos, out_pool = generator_outputs(g, sb)
     torch.testing.assert_close(out_pos, full[sb.pos_row, sb.pos_col])
     torch.testing.assert_close(out_pool, full[:, sb.pool])
     # the fake vector: G's output on observed entries and on the pool's PM entries, zero elsewhere
     fake = torch.zeros_like(full)
     fake[sb.pos_row, sb.pos_col] = out_pos
     fake[:, sb.pool] += out_pool * sb.pm
-    torch.testing.assert_close(discriminator_logits(d.net, n, sb, out_pos, out_pool * sb.pm), d(fake, real))
-    torch.testing.assert_close(discriminator_logits(d.net, n, sb, torch.ones_like(out_pos), None), d(real, real))
+    torch.testing.assert_close(discriminator_logits(d, sb, out_pos, out_pool * sb.pm), d(fake, real))
+    torch.testing.assert_close(discriminator_logits(d, sb, torch.ones_like(out_pos), None), d(real, real))
+    # the gradients are sparse and touch only the observed and pool columns
+    discriminator_logits(d, sb, out_pos, out_pool * sb.pm).sum().backward()
+    grad = g.out.weight.grad
+    assert grad is not None and grad.is_sparse
+    touched = set(grad.coalesce().indices()[0].tolist())
+    assert touched == set(sb.pos_col.tolist()) | set(sb.pool.tolist())
 
 
 def test_negatives_are_unobserved_pool_columns_and_zr_is_reweighted():
@@ -84,9 +97,38 @@ def test_sampled_game_refuses_what_it_cannot_do():
         create("cfgan", negatives=0)
 
 
-@pytest.mark.parametrize("extra", [dict(mode="user"), dict(mode="item", adversarial=False)])
+@pytest.mark.parametrize("extra", [dict(mode="user"), dict(mode="item"), dict(mode="user", adversarial=False)])
 def test_sampled_game_beats_mostpop(extra):
     train, test = random_split(make_synthetic(n_users=200, n_items=50, seed=3))
     pop = hit_rate(create("pop").fit(train), test)
     ours = hit_rate(create("cfgan", **LEARN, negatives=16, **extra).fit(train), test)
     assert ours > pop + 0.1, (ours, pop)
+
+
+def test_lazy_adam_equals_adam_on_dense_gradients_and_touches_only_sparse_rows():
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(5, 3))
+    b = torch.nn.Parameter(a.detach().clone())
+    ref, lazy = torch.optim.Adam([a], lr=0.1, weight_decay=0.01), LazyAdam([b], lr=0.1, weight_decay=0.01)
+    for _ in range(3):
+        for p, opt in ((a, ref), (b, lazy)):
+            opt.zero_grad()
+            (p.square().sum() + p.sum()).backward()
+            opt.step()
+    torch.testing.assert_close(a, b)
+    table = torch.nn.Embedding(6, 2, sparse=True)
+    before = table.weight.detach().clone()
+    opt = LazyAdam(table.parameters(), lr=0.1)
+    table(torch.tensor([1, 4, 4])).sum().backward()
+    opt.step()
+    changed = (table.weight.detach() != before).any(1)
+    assert changed.tolist() == [False, True, False, False, True, False]
+    opt.zero_grad(set_to_none=False)
+    assert table.weight.grad is None
+    with pytest.raises(ValueError, match="LazyAdam"):
+        LazyAdam(table.parameters(), lr=-1.0)
+
+
+def test_sampled_game_needs_adam(synthetic):
+    with pytest.raises(ConfigError, match="Adam only"):
+        create("cfgan", **FAST, negatives=8, optimizer="sgd").fit(synthetic)

@@ -20,7 +20,14 @@ from advrec.gan.diagnostics import (
 from advrec.gan.trainer import DOut, GOut
 from advrec.models._cfgan_parts import Discriminator, Generator, RowStore, densify
 from advrec.models._cfgan_prior import Prior
-from advrec.models._cfgan_sampled import SampledBatch, discriminator_logits, generator_outputs, sample_batch
+from advrec.models._cfgan_sampled import (
+    SampledBatch,
+    SparseDiscriminator,
+    SparseGenerator,
+    discriminator_logits,
+    generator_outputs,
+    sample_batch,
+)
 
 
 def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
@@ -187,8 +194,9 @@ class CFGAN(GANRecommender):
         pm = c.pm_ratio if c.scheme in ("PM", "ZP") else None
         self.store = RowStore(rows, zr, pm, self.device)
         n = self.store.n_cols
-        self.g_net = Generator(n, c.g_hidden, c.activation).to(self.device)
-        self.d_net = Discriminator(n, c.d_hidden, c.activation).to(self.device) if c.adversarial else None
+        gen_cls, disc_cls = self._network_classes()
+        self.g_net = gen_cls(n, c.g_hidden, c.activation).to(self.device)
+        self.d_net = disc_cls(n, c.d_hidden, c.activation).to(self.device) if c.adversarial else None
         self._prior = self._fit_prior()
         if self._prior is not None and c.prior_mode == "residual":
             if not self._prior.dense:
@@ -205,6 +213,25 @@ class CFGAN(GANRecommender):
         self._diag_real = densify(self._seen, self._diag_users).to(self.device)
         self._diag_real_pairwise = mean_pairwise_distance(self._diag_real)
         self._score_cache = None
+
+    def _network_classes(self) -> tuple[type[torch.nn.Module], type[torch.nn.Module]]:
+        """Dense networks (the paper's game) or per-column tables (the sampled game)."""
+        if self.config.negatives is None:
+            return Generator, Discriminator
+        return SparseGenerator, SparseDiscriminator
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        if c.negatives is None:
+            return super()._make_optimizers()
+        from advrec.train.lazy_adam import LazyAdam
+
+        if c.optimizer != "adam":
+            raise ConfigError("the sampled game (negatives) trains with Adam only; set optimizer='adam'")
+        opts: dict[str, torch.optim.Optimizer] = {"g": LazyAdam(self.g_net.parameters(), lr=c.lr, weight_decay=c.reg_g)}
+        if self.d_net is not None:
+            opts["d"] = LazyAdam(self.d_net.parameters(), lr=c.lr_d, weight_decay=c.reg_d)
+        return opts
 
     def _fit(self, train: Interactions, valid: Interactions | None, **kw: object) -> None:
         self._train_for_blend, self._valid_for_blend = train, valid
@@ -263,10 +290,9 @@ class CFGAN(GANRecommender):
         d_net = self.d_net
         if self.config.negatives is not None:
             sb = self._sampled(batch, generator)
-            out_pos, out_pool = generator_outputs(self.g_net.net, sb)
-            n = self.store.n_cols
-            real_logits = discriminator_logits(d_net.net, n, sb, torch.ones_like(out_pos), None)
-            fake_logits = discriminator_logits(d_net.net, n, sb, out_pos, out_pool * sb.pm)
+            out_pos, out_pool = generator_outputs(self.g_net, sb)  # type: ignore[arg-type]
+            real_logits = discriminator_logits(d_net, sb, torch.ones_like(out_pos), None)  # type: ignore[arg-type]
+            fake_logits = discriminator_logits(d_net, sb, out_pos, out_pool * sb.pm)  # type: ignore[arg-type]
             return DOut(self.gan_objective().d_loss(real_logits, fake_logits), real_logits, fake_logits)
         real = self.store.vectors(batch)
         fake = self.generate(real, batch) * self._fake_mask(real, batch)
@@ -304,10 +330,10 @@ class CFGAN(GANRecommender):
         """The generator loss of the sampled game (see :mod:`advrec.models._cfgan_sampled`)."""
         c = self.config
         sb = self._sampled(batch, generator)
-        out_pos, out_pool = generator_outputs(self.g_net.net, sb)
+        out_pos, out_pool = generator_outputs(self.g_net, sb)  # type: ignore[arg-type]
         parts: dict[str, torch.Tensor] = {}
         if self.d_net is not None:
-            fake = discriminator_logits(self.d_net.net, self.store.n_cols, sb, out_pos, out_pool * sb.pm)
+            fake = discriminator_logits(self.d_net, sb, out_pos, out_pool * sb.pm)  # type: ignore[arg-type]
             main = parts["g_adv"] = self.gan_objective().g_loss(fake)
         else:  # masked reconstruction over observed entries and the (reweighted) PM negatives
             per_row = torch.zeros(sb.size, device=out_pos.device).index_add(0, sb.pos_row, (out_pos - 1.0).square())
@@ -404,12 +430,13 @@ class CFGAN(GANRecommender):
     def _set_state(self, state: dict[str, torch.Tensor]) -> None:
         c = self.config
         n = self.n_items if c.mode == "user" else self.n_users
-        self.g_net = Generator(n, c.g_hidden, c.activation)
+        gen_cls, disc_cls = self._network_classes()
+        self.g_net = gen_cls(n, c.g_hidden, c.activation)
         self.g_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("g.")}, strict=True)
         self.g_net.eval()
         self.d_net = None
         if c.adversarial:
-            self.d_net = Discriminator(n, c.d_hidden, c.activation)
+            self.d_net = disc_cls(n, c.d_hidden, c.activation)
             self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")}, strict=True)
         if "prior" in state and c.mode == "item":
             state = {**state, "prior": state["prior"].T.contiguous()}
