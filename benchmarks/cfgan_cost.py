@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from advrec.experiments.pipeline import load_cached, machine, resolve_split
+from advrec.experiments.pipeline import load_cached, machine, parse_assignments, resolve_split
 from advrec.models import create
 from advrec.utils.io import atomic_write_text
 
@@ -29,10 +30,10 @@ OUT = Path("docs/benchmarks/cfgan_cost.md")
 LOG = Path("docs/benchmarks/cfgan_cost.jsonl")
 
 
-def measure(dataset: str, rounds: int, eval_every: int, patience: int, seed: int, precision: str) -> dict:
+def measure(dataset: str, rounds: int, eval_every: int, patience: int, seed: int, params: dict) -> dict:
     """Fit with early stopping on validation; return the timings and the best round."""
     split = resolve_split(load_cached(dataset), None, seed).tuning()
-    model = create("cfgan", epochs=rounds, eval_every=eval_every, patience=patience, seed=seed, precision=precision)
+    model = create("cfgan", **{"epochs": rounds, "eval_every": eval_every, "patience": patience, "seed": seed, **params})
     t0 = time.perf_counter()
     model.fit(split.train, split.test)
     wall = time.perf_counter() - t0
@@ -42,7 +43,7 @@ def measure(dataset: str, rounds: int, eval_every: int, patience: int, seed: int
     to_best = sum(h["seconds"] for h in hist if h["epoch"] <= best)
     return {
         "dataset": dataset,
-        "precision": precision,
+        "settings": settings(params),
         "rows x cols": f"{model.store.n_rows} x {model.store.n_cols}",
         "seconds_per_round": statistics.median(train_only),
         "rounds_run": len(hist),
@@ -55,40 +56,51 @@ def measure(dataset: str, rounds: int, eval_every: int, patience: int, seed: int
     }
 
 
-def probe(dataset: str, rounds: int, seed: int, precision: str) -> dict:
+def probe(dataset: str, rounds: int, seed: int, params: dict) -> dict:
     """Seconds per round over a few rounds on the training part (no validation, no convergence)."""
     split = resolve_split(load_cached(dataset), None, seed).tuning()
-    model = create("cfgan", epochs=rounds, seed=seed, precision=precision).fit(split.train)
+    model = create("cfgan", **{"epochs": rounds, "seed": seed, **params}).fit(split.train)
     secs = [h["seconds"] for h in model.history]
-    return {"dataset": dataset, "precision": precision, "rows x cols": f"{model.store.n_rows} x {model.store.n_cols}",
+    return {"dataset": dataset, "settings": settings(params), "rows x cols": f"{model.store.n_rows} x {model.store.n_cols}",
             "seconds_per_round": statistics.median(secs), "probe_rounds": rounds, "machine": machine()}
+
+
+def settings(params: dict) -> str:
+    """The changes to the original settings, as ``k=v`` (empty: the original code's)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _load(row: dict) -> str:
+    return f"{row['load']:.1f}" if "load" in row else "~1"
 
 
 def render(rows: list[dict]) -> str:
     lines = [
         "# CFGAN training cost",
         "",
-        "Commands: `python benchmarks/cfgan_cost.py --data ml-100k-cfgan --threads 1 [--precision bf16]` (convergence) and",
-        "`python benchmarks/cfgan_cost.py --data ml-1m-lgcn --probe 4 --threads 1 [--precision bf16]` (seconds per round only;",
-        "rows marked probe). One torch thread each, with another job on the machine's second core.",
+        "Commands: `python benchmarks/cfgan_cost.py --data ml-100k-cfgan --threads 1 [--set k=v ...]` (convergence) and",
+        "`python benchmarks/cfgan_cost.py --data ml-1m-lgcn --probe 4 --threads 1 [--set k=v ...]` (seconds per round only;",
+        "rows marked probe). One torch thread. `load` is the machine's 1-minute load average when the row",
+        "finished (2 cores: above 2, jobs shared a core and the times are inflated; older rows: one other",
+        "job on the second core). Compare seconds only between rows of similar load.",
         "CFGAN with the original code's ML-100K settings (item mode, 4 G and 2 D passes per round,",
         "batches 32 / 64) fit on the training part of a validation split, early-stopped on validation",
         "NDCG@20 (evaluated every 10 rounds, patience 4, at most 300 rounds). Converged = the best",
         "validation round; wall time includes the validation evaluations. One round = 4 generator",
         "passes, so the paper's \"1000+ epochs\" are about 250 rounds.",
         "",
-        ("| dataset | precision | rows x cols | s / round | G passes to best | best round | rounds run | s to best | wall s | "
+        ("| dataset | changed settings | rows x cols | load | s / round | G passes to best | best round | rounds run | s to best | wall s | "
          "valid NDCG@20 | machine |"),
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         if "probe_rounds" in r:
             lines.append(
-                f"| {r['dataset']} | {r['precision']} | {r['rows x cols']} | {r['seconds_per_round']:.2f} | not measured | | "
+                f"| {r['dataset']} | {r['settings'] or 'original'} | {r['rows x cols']} | {_load(r)} | {r['seconds_per_round']:.2f} | not measured | | "
                 f"{r['probe_rounds']} (probe) | | | | {r['machine']} |")
             continue
         lines.append(
-            f"| {r['dataset']} | {r['precision']} | {r['rows x cols']} | {r['seconds_per_round']:.2f} | {r['g_passes_to_best']} | "
+            f"| {r['dataset']} | {r['settings'] or 'original'} | {r['rows x cols']} | {_load(r)} | {r['seconds_per_round']:.2f} | {r['g_passes_to_best']} | "
             f"{r['best_round']} | {r['rounds_run']} | {r['seconds_to_best']:.0f} | {r['wall_seconds']:.0f} | "
             f"{r['best_valid_ndcg@20']:.4f} | {r['machine']} |"
         )
@@ -103,25 +115,28 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: training products under bfloat16 autocast (weights and scoring float32)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="K=V",
+                    help="CFGAN settings changed from the original code's, e.g. precision=bf16 negatives=256")
     ap.add_argument("--probe", type=int, default=0, metavar="N",
                     help="only time N rounds (no validation, no convergence); for large data")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    params = parse_assignments(args.set)
     for dataset in args.data:
         if args.probe:
-            row = probe(dataset, args.probe, args.seed, args.precision)
+            row = probe(dataset, args.probe, args.seed, params)
         else:
-            row = measure(dataset, args.rounds, args.eval_every, args.patience, args.seed, args.precision)
+            row = measure(dataset, args.rounds, args.eval_every, args.patience, args.seed, params)
+        row["load"] = os.getloadavg()[0]
         print(json.dumps(row), flush=True)
         with LOG.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
     rows = {}
     for line in LOG.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
-        r.setdefault("precision", "fp32")  # rows measured before the option existed
-        key = (r["dataset"], "probe_rounds" in r, r["precision"])
+        if "settings" not in r:  # rows measured before settings were recorded
+            r["settings"] = "" if r.pop("precision", "fp32") == "fp32" else "precision=bf16"
+        key = (r["dataset"], "probe_rounds" in r, r["settings"])
         rows[key] = r  # the latest measurement of each dataset and kind
     atomic_write_text(OUT, render(list(rows.values())))
 
