@@ -167,6 +167,30 @@ epochs = 1
     assert "lightgcn seed=0" in err and "cuda:99" in err
 
 
+def test_pool_skips_tune_once_runs_whose_tuning_run_failed(csv_path, tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "broken-once"
+datasets = ["{csv_path}"]
+seeds = [0, 1]
+split = "random:0.8"
+
+[[models]]
+name = "lightgcn"
+device = "cuda:99"
+epochs = 1
+tune = 1
+tune_once = true
+
+[[models]]
+name = "pop"
+""")
+    assert main(["run", str(exp), "--out", str(tmp_path / "x"), "--quiet", "--jobs", "2"]) != 0
+    err = capsys.readouterr().err
+    assert "2 of 4 runs failed" in err and "lightgcn seed=1: not run, its tuning run failed" in err
+    assert (tmp_path / "x").exists() and len(list((tmp_path / "x").rglob("pop/seed*/result.json"))) == 2
+
+
 def test_reuse_tolerates_options_added_at_their_default():
     from advrec.experiments.runner import same_hyperparameters
     from advrec.models import create

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ def run_pool(
 
     Workers are spawned (not forked) processes with ``cpu_count // jobs`` torch
     threads each; every run writes its own folder, so the results are the same
-    as those of a sequential run.
+    as those of a sequential run. A run that reuses the first seed's tuning
+    (``tune_once``) is queued as soon as that run has finished, so no worker
+    waits for unrelated runs.
     """
     from advrec.experiments.runner import _reuse, run_folder
 
@@ -33,34 +35,57 @@ def run_pool(
     ]
     if not pending:
         return
-    # runs that reuse another seed's tuning (tune_once) wait for a second wave
-    later = [(d, s, k) for d, s, k in pending
-             if todo[k][2].tune and todo[k][2].tune_once and s != cfg.seeds[0]]
-    waves = [[p for p in pending if p not in later], later]
-    failures: list[str] = []
-    for wave in (w for w in waves if w):
-        failures += _run_wave(cfg, root, todo, wave, jobs, show_progress)
+    # tune_once runs of later seeds wait for the first seed's run of the same model, if pending
+    first = {(d, todo[k][2].key): (d, s, k) for d, s, k in pending if s == cfg.seeds[0]}
+    waits: dict[tuple[str, int, int], list[tuple[str, int, int]]] = {}
+    ready = []
+    for d, s, k in pending:
+        spec = todo[k][2]
+        parent = first.get((d, spec.key)) if spec.tune and spec.tune_once and s != cfg.seeds[0] else None
+        if parent is None:
+            ready.append((d, s, k))
+        else:
+            waits.setdefault(parent, []).append((d, s, k))
+    failures = _run_all(cfg, root, todo, ready, waits, jobs, show_progress, len(pending))
     if failures:
         raise AdvrecError(f"{len(failures)} of {len(pending)} runs failed:\n  " + "\n  ".join(failures))
 
 
-def _run_wave(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]],
-              wave: list[tuple[str, int, int]], jobs: int, show_progress: bool) -> list[str]:
-    """Run one wave of runs in a process pool; return the failures' descriptions."""
+def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]], ready: list[tuple[str, int, int]],
+             waits: dict[tuple[str, int, int], list[tuple[str, int, int]]], jobs: int, show_progress: bool,
+             total: int) -> list[str]:
+    """Run ``ready`` runs, and the runs waiting on each once it succeeded; return the failures."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     cfg_json = cfg.model_dump(mode="json")
     failures: list[str] = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("spawn")) as pool:
-        futures = {
-            pool.submit(_worker, cfg_json, str(root), d, s, todo[k][2].key, threads): f"{d} {todo[k][2].key} seed={s}"
-            for d, s, k in wave
-        }
-        bar = tqdm(as_completed(futures), total=len(futures), desc=f"{cfg.name} (pool of {jobs})",
-                   disable=not show_progress, unit="run")
-        for fut in bar:
-            exc = fut.exception()
-            if exc is not None:
-                failures.append(f"{futures[fut]}: {type(exc).__name__}: {exc}")
+
+    def name(run: tuple[str, int, int]) -> str:
+        return f"{run[0]} {todo[run[2]][2].key} seed={run[1]}"
+
+    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=get_context("spawn")) as pool:
+        live: dict[Future[None], tuple[str, int, int]] = {}
+
+        def submit(runs: list[tuple[str, int, int]]) -> None:
+            for run in runs:
+                d, s, k = run
+                live[pool.submit(_worker, cfg_json, str(root), d, s, todo[k][2].key, threads)] = run
+
+        submit(ready)
+        bar = tqdm(total=total, desc=f"{cfg.name} (pool of {jobs})", disable=not show_progress, unit="run")
+        while live:
+            done, _ = wait(live, return_when=FIRST_COMPLETED)
+            for fut in done:
+                run = live.pop(fut)
+                bar.update(1)
+                exc = fut.exception()
+                if exc is None:
+                    submit(waits.pop(run, []))
+                    continue
+                failures.append(f"{name(run)}: {type(exc).__name__}: {exc}")
+                for child in waits.pop(run, []):
+                    failures.append(f"{name(child)}: not run, its tuning run failed")
+                    bar.update(1)
+        bar.close()
     return failures
 
 
