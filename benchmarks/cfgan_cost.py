@@ -119,10 +119,11 @@ def main() -> None:
                     help="CFGAN settings changed from the original code's, e.g. precision=bf16 negatives=256")
     ap.add_argument("--probe", type=int, default=0, metavar="N",
                     help="only time N rounds (no validation, no convergence); for large data")
+    ap.add_argument("--render", action="store_true", help="only rewrite the table from the log")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     params = parse_assignments(args.set)
-    for dataset in args.data:
+    for dataset in [] if args.render else args.data:
         if args.probe:
             row = probe(dataset, args.probe, args.seed, params)
         else:

@@ -132,3 +132,12 @@ def test_lazy_adam_equals_adam_on_dense_gradients_and_touches_only_sparse_rows()
 def test_sampled_game_needs_adam(synthetic):
     with pytest.raises(ConfigError, match="Adam only"):
         create("cfgan", **FAST, negatives=8, optimizer="sgd").fit(synthetic)
+
+
+def test_item_mode_refuses_a_score_cache_too_large(monkeypatch, synthetic):
+    import advrec.models.cfgan as cfgan_mod
+
+    monkeypatch.setattr(cfgan_mod, "MAX_ITEM_CACHE_GB", 1e-9)
+    with pytest.raises(ConfigError, match="mode='user'"):
+        create("cfgan", **FAST, mode="item").fit(synthetic)
+    create("cfgan", **FAST, mode="user").fit(synthetic)  # user mode has no such cache

@@ -30,6 +30,10 @@ from advrec.models._cfgan_sampled import (
 )
 
 
+#: item mode refuses data whose users x items score cache would exceed this (GB)
+MAX_ITEM_CACHE_GB = 8.0
+
+
 def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
     """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (mean 0, std 1)."""
     def z(x: torch.Tensor) -> torch.Tensor:
@@ -189,6 +193,12 @@ class CFGAN(GANRecommender):
 
     def _build(self, train: Interactions) -> None:
         c = self.config
+        cache_gb = 4 * self.n_users * self.n_items / 1e9
+        if c.mode == "item" and cache_gb > MAX_ITEM_CACHE_GB:
+            raise ConfigError(
+                f"cfgan: item mode scores from a cache of every user's generated scores, {cache_gb:.0f} GB "
+                f"for {self.n_users} users x {self.n_items} items (limit {MAX_ITEM_CACHE_GB:g} GB); "
+                "use mode='user' (and negatives=256 for the sampled game on a catalogue this large)")
         rows = self._row_matrix()
         zr = c.zr_ratio if c.scheme in ("ZR", "ZP") else None
         pm = c.pm_ratio if c.scheme in ("PM", "ZP") else None
