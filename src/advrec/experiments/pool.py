@@ -92,9 +92,11 @@ def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]]
 def _worker(cfg_json: dict[str, Any], root: str, dataset: str, seed: int, label: str, threads: int) -> None:
     import torch
 
-    from advrec.experiments.runner import _fresh, run_folder
+    from advrec.experiments.runner import _fresh, _reuse, run_folder
 
     torch.set_num_threads(threads)
     cfg = ExperimentConfig.model_validate(cfg_json)
     spec = next(m for m in cfg.models if m.key == label)
-    _fresh(cfg, dataset, seed, spec, run_folder(Path(root), dataset, label, seed))
+    run_dir = run_folder(Path(root), dataset, label, seed)
+    if _reuse(run_dir, spec, seed, cfg.metric) is None:  # another process may have finished it meanwhile
+        _fresh(cfg, dataset, seed, spec, run_dir)
