@@ -57,6 +57,10 @@ class GANConfig(TorchConfig):
     products on CPUs with AVX512-BF16/AMX and on recent GPUs; see docs/benchmarks/cfgan_cost.md."""
     diagnostics_every: int = Field(1, ge=0)
     """Compute mode-collapse diagnostics every this many epochs (0: never)."""
+    diag_k: int = Field(20, ge=1)
+    """Top-k length of the coverage diagnostics."""
+    diag_rows: int = Field(1000, ge=2)
+    """Users (a fixed seeded sample) on which the diagnostics are computed."""
 
 
 class GANRecommender(TorchRecommender):

@@ -63,10 +63,6 @@ class CFGANConfig(GANConfig):
     dense expectation) and the networks are evaluated on observed entries and these columns
     only, so a step costs ``batch x (observed + m) x hidden``. See
     :mod:`advrec.models._cfgan_sampled`."""
-    diag_k: int = Field(20, ge=1)
-    """Top-k length of the coverage diagnostics."""
-    diag_rows: int = Field(1000, ge=2)
-    """Users (a fixed seeded sample) on which the diagnostics are computed."""
     epochs: int = Field(250, ge=1)
     """Rounds of (d_steps D passes, g_steps G passes). Code: epochs = 1000 G passes / step_G = 4."""
     batch_size: int = Field(32, ge=1)

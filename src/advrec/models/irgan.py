@@ -52,10 +52,8 @@ class IRGANConfig(GANConfig):
     """False: every epoch is DNS training (the authors' DNS baseline; the ablation)."""
     score_with: Literal["g", "d"] = "g"
     """Network that ranks items for recommendation (the paper reports the generator)."""
-    diag_k: int = Field(20, ge=1)
-    """Top-k length of the coverage diagnostics."""
     diag_rows: int = Field(500, ge=2)
-    """Users (a fixed seeded sample) on which the diagnostics are computed."""
+    """Users (a fixed seeded sample) on which the diagnostics are computed (IRGAN's default: 500)."""
     epochs: int = Field(60, ge=1)
     """Pre-training epochs plus adversarial rounds."""
     batch_size: int = Field(64, ge=1)
