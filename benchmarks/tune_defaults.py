@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from advrec.experiments.pipeline import load_cached, resolve_split
+from advrec.experiments.pipeline import load_cached, parse_assignments, resolve_split
 from advrec.experiments.tuning import tune
 from advrec.models.registry import _DEFAULTS_FILE, _defaults_table
 from advrec.utils.io import atomic_write_text
@@ -66,9 +66,10 @@ def main() -> None:
         return
     fixed: dict[str, dict[str, Any]] = {}
     for item in args.fixed:
+        if ":" not in item:
+            ap.error(f"--fixed expects MODEL:KEY=VALUE, got {item!r}")
         model, kv = item.split(":", 1)
-        key, val = kv.split("=", 1)
-        fixed.setdefault(model, {})[key] = json.loads(val)
+        fixed.setdefault(model, {}).update(parse_assignments([kv]))  # JSON values, else strings
 
     for dataset in args.data:
         split = resolve_split(load_cached(dataset), None, seed=0)

@@ -64,6 +64,13 @@ def test_ease_float32_needs_a_third_of_the_memory():
         create("ease").fit(inter)
 
 
+def test_ease_refuses_matrices_beyond_32_bit_lapack():
+    # 57,289 items (Amazon-Beauty): LAPACK's 32-bit indexing would crash; refuse before allocating
+    inter = Interactions.from_records([0, 1], [0, 1], user_ids=np.arange(2), item_ids=np.arange(57_289))
+    with pytest.raises(ConfigError, match=r"more than 2\^31 entries.*at most 46340 items"):
+        create("ease", precision="float32", max_memory_gb=1e6).fit(inter)
+
+
 def test_ease_refuses_too_much_memory():
     # 100k items would need ~120 GB: the check must fire before any allocation.
     inter = Interactions.from_records([0, 1], [0, 1], user_ids=np.arange(2), item_ids=np.arange(100_000))
