@@ -59,3 +59,21 @@ def test_residual_needs_the_dense_prior(synthetic, monkeypatch):
     monkeypatch.setattr(prior_mod, "DENSE_LIMIT", 0)
     with pytest.raises(ConfigError, match="too large"):
         create("cfgan", **FAST, prior="ease", prior_l2=20.0, prior_mode="residual").fit(synthetic)
+
+
+def test_itemknn_prior_scores_like_itemknn_and_saves(synthetic, tmp_path):
+    params = {"k": 5, "shrink": 2.0}
+    model = check_contract("cfgan", synthetic, tmp_path, **FAST, mode="user", prior="itemknn",
+                           prior_params=params, prior_weight=1.0)
+    users = np.arange(synthetic.n_users)
+    knn = create("itemknn", **params).fit(synthetic).score(users)
+    torch.testing.assert_close(model._prior_rows(users), knn, rtol=1e-5, atol=1e-5)
+    loaded = Recommender.load(model.save(tmp_path / "again"))
+    torch.testing.assert_close(loaded.score(users), model.score(users))
+
+
+def test_prior_params_belong_to_the_itemknn_prior():
+    with pytest.raises(ConfigError, match="prior_params"):
+        create("cfgan", prior="ease", prior_params={"k": 5})
+    with pytest.raises(ConfigError, match="itemknn"):
+        create("cfgan", prior="itemknn", prior_mode="residual")

@@ -155,7 +155,8 @@ def same_hyperparameters(config: Any, recorded: dict[str, Any] | None) -> bool:
     now = config.model_dump(mode="json")
     fields = type(config).model_fields
     added = set(now) - set(recorded)
-    if set(recorded) - set(now) or any(now[k] != fields[k].default for k in added):
+    defaults = {k: fields[k].get_default(call_default_factory=True) for k in added}
+    if set(recorded) - set(now) or any(now[k] != defaults[k] for k in added):
         return False
     return all(now[k] == recorded[k] for k in recorded)
 

@@ -1,4 +1,4 @@
-"""The EASE^R prior of CFGAN: dense scores on small data, item weights applied lazily on large.
+"""CFGAN's prior: EASE^R (dense scores on small data, item weights applied lazily on large) or ItemKNN.
 
 Small data (users x items within :data:`DENSE_LIMIT`, no pruning) keeps every training user's
 EASE^R scores, as before. Otherwise only the item-item weights ``B`` are kept, dense or pruned
@@ -9,10 +9,13 @@ when asked for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from advrec.data.interactions import Interactions
 from advrec.models._cfgan_parts import DENSE_LIMIT
 
 
@@ -59,6 +62,14 @@ class Prior:
         if seen.shape[0] * seen.shape[1] <= DENSE_LIMIT:
             return cls(seen, scores=torch.from_numpy(np.asarray(seen @ b, np.float32)))
         return cls(seen, weights=torch.from_numpy(b))
+
+    @classmethod
+    def fit_itemknn(cls, train: Interactions, params: dict[str, Any]) -> Prior:
+        """Fit ItemKNN on ``train``; keep its sparse item-item similarity as the weights."""
+        from advrec.models import create
+
+        knn = create("itemknn", **params).fit(train)
+        return cls(train.binary_csr, weights=knn.similarity_.tocsc().astype(np.float32))  # type: ignore[attr-defined]
 
     @property
     def dense(self) -> bool:

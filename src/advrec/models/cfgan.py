@@ -109,7 +109,7 @@ class CFGAN(GANRecommender):
         gen_cls, disc_cls = self._network_classes()
         self.g_net = gen_cls(n, c.g_hidden, c.activation).to(self.device)
         self.d_net = disc_cls(n, c.d_hidden, c.activation).to(self.device) if c.adversarial else None
-        self._prior = self._fit_prior()
+        self._prior = self._fit_prior(train)
         if self._prior is not None and c.prior_mode == "residual":
             if not self._prior.dense:
                 raise ConfigError("prior_mode='residual' needs every user's prior scores in memory; "
@@ -154,11 +154,13 @@ class CFGAN(GANRecommender):
         finally:
             self._train_for_blend = self._valid_for_blend = None
 
-    def _fit_prior(self) -> Prior | None:
-        """The EASE^R prior fit on the training data, or None without a prior."""
+    def _fit_prior(self, train: Interactions) -> Prior | None:
+        """The prior fit on the training data, or None without a prior."""
         c = self.config
         if c.prior == "none":
             return None
+        if c.prior == "itemknn":
+            return Prior.fit_itemknn(train, c.prior_params)
         assert self._seen is not None
         return Prior.fit(self._seen, c.prior_l2, precision=c.prior_precision, topk=c.prior_topk)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -38,10 +38,12 @@ class CFGANConfig(GANConfig):
     """Hidden activation of both networks (outputs are linear). Code: sigmoid."""
     adversarial: bool = True
     """False: no discriminator; the generator minimises a masked reconstruction (ablation)."""
-    prior: Literal["none", "ease"] = "none"
-    """``"ease"``: add the scores of an EASE^R model fit on the same training data to the
-    generator's output, so the MLP learns a residual on top of a linear item model (advrec's
-    extension; not in the paper)."""
+    prior: Literal["none", "ease", "itemknn"] = "none"
+    """A linear item model fit on the same training data, combined with the generator (advrec's
+    extension; not in the paper): ``"ease"`` (EASE^R, ``prior_l2``) or ``"itemknn"`` (ItemKNN
+    with ``prior_params``; sparse, for catalogues too large for EASE^R; blend mode only)."""
+    prior_params: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameters of the ``"itemknn"`` prior (e.g. its validation-chosen ``k``, ``shrink``)."""
     prior_l2: float = Field(400.0, gt=0)
     """L2 weight of the EASE^R prior."""
     prior_precision: Literal["float64", "float32"] = "float64"
@@ -86,6 +88,10 @@ class CFGANConfig(GANConfig):
     def _blend_weight_ok(self) -> CFGANConfig:
         if self.prior_mode == "blend" and self.prior_weight > 1:
             raise ValueError(f"prior_weight must be <= 1 with prior_mode='blend', got {self.prior_weight}")
+        if self.prior == "itemknn" and self.prior_mode == "residual":
+            raise ValueError("prior='itemknn' works with prior_mode='blend', not 'residual'")
+        if self.prior_params and self.prior != "itemknn":
+            raise ValueError("prior_params are the itemknn prior's; set prior='itemknn' or drop them")
         if self.prior_topk is not None and self.prior_mode == "residual":
             raise ValueError("prior_topk (a sparse prior) works with prior_mode='blend', not 'residual'")
         if self.negatives is not None and self.prior != "none" and self.prior_mode == "residual":
