@@ -53,8 +53,8 @@ class GANConfig(TorchConfig):
     """Gradient-penalty weight (wgan-gp only)."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """``"bf16"``: compute the training losses under bfloat16 autocast (matrix products in
-    bfloat16; weights, gradients, optimiser states and scoring stay float32). About 3x faster
-    products on CPUs with AVX512-BF16/AMX and on recent GPUs; see docs/benchmarks/cfgan_cost.md."""
+    bfloat16; weights, gradients, optimiser states and scoring stay float32). Faster on CPUs
+    with AVX512-BF16/AMX; see docs/benchmarks/cfgan_cost.md."""
     diagnostics_every: int = Field(1, ge=0)
     """Compute mode-collapse diagnostics every this many epochs (0: never)."""
     diag_k: int = Field(20, ge=1)

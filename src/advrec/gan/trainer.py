@@ -23,7 +23,8 @@ cannot leak gradients into the other network. Optional max-norm gradient
 clipping is applied per network before its optimiser step. With
 ``precision="bf16"`` the two losses are computed under bfloat16 autocast (the
 matrix products run in bfloat16, weights, gradients and optimiser states stay
-float32): about 3x faster matrix products on CPUs with AVX512-BF16 or AMX.
+float32): faster matrix products on CPUs with AVX512-BF16 or AMX
+(docs/benchmarks/cfgan_cost.md).
 """
 
 from __future__ import annotations
