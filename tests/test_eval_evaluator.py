@@ -79,6 +79,27 @@ def test_chunking_gives_identical_results(case: tuple[TableModel, np.ndarray, Sp
             np.testing.assert_equal(r.summary[key], base.summary[key])
 
 
+def test_variants_equal_separate_evaluations(case: tuple[TableModel, np.ndarray, Split]) -> None:
+    model, table, split = case
+    feats = np.random.default_rng(0).normal(size=(split.n_items, 4))
+    ev = Evaluator((3, 10), chunk_size=7, item_features=feats)
+    noise = np.random.default_rng(1).normal(size=table.shape).astype(np.float32)
+    tables = {"table": table, "noisy": table + noise, "negated": -table}
+
+    def variants(chunk: np.ndarray):
+        for key, t in tables.items():
+            yield key, torch.from_numpy(t[chunk])
+
+    got = ev.evaluate_variants(model, split.train, split.test, variants)
+    assert list(got) == list(tables)
+    for key, t in tables.items():
+        alone = ev.evaluate(TableModel(t).fit(split.train), split.train, split.test)
+        assert got[key].meta["variant"] == key
+        for m in alone.per_user:
+            np.testing.assert_array_equal(got[key].per_user[m], alone.per_user[m], err_msg=f"{key} {m}")
+        assert got[key].summary == alone.summary
+
+
 def test_only_users_with_test_items_and_model_table_untouched(case: tuple[TableModel, np.ndarray, Split]) -> None:
     model, _, split = case
     before = model.table.clone()

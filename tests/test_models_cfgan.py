@@ -10,6 +10,7 @@ from contract import check_contract
 
 import advrec.models._cfgan_parts as parts
 from advrec.errors import ConfigError
+from advrec.eval import evaluate
 from advrec.gan.masks import draw_row_seeds, sample_unobserved, splitmix64
 from advrec.models import Recommender, create
 from advrec.models.cfgan import CFGANConfig
@@ -215,6 +216,11 @@ def test_blend_weight_is_chosen_on_validation_and_saved(synthetic_split, tmp_pat
     users = np.arange(train.n_users)
     loaded = Recommender.load(model.save(tmp_path / "m"))
     torch.testing.assert_close(loaded.score(users), model.score(users))
+    # the one-pass search scores every weight as a separate evaluation of the model would
+    for w_check in (0.0, 0.35, 1.0):
+        model.set_blend_weight(w_check)
+        assert evaluate(model, train, valid, ks=(20,), beyond=False).summary["ndcg@20"] == pytest.approx(
+            scores[w_check], abs=1e-12)
 
 
 @pytest.mark.parametrize("w, other", [(0.0, "gen"), (1.0, "ease")])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,9 @@ from advrec.models.base import Recommender
 
 MEMORY_FACTOR = 8
 """Working copies per chunk cell, in float32 units (scores, masked copy, masks, AUC sort, headroom)."""
+
+Variants = Callable[[np.ndarray], Iterable[tuple[Hashable, torch.Tensor]]]
+"""``variants(chunk)`` yields ``(key, scores of chunk)`` per variant of a model's scoring."""
 
 
 @dataclass
@@ -165,6 +168,24 @@ class Evaluator:
             Held-out interactions; test pairs that are also in ``train`` are
             dropped with a warning (they can never be recommended).
         """
+        return self.evaluate_variants(model, train, test, lambda chunk: [(None, model.score(chunk))])[None]
+
+    def evaluate_variants(
+        self, model: Recommender, train: Interactions, test: Interactions, variants: Variants
+    ) -> dict[Hashable, EvalResult]:
+        """Evaluate several scorings of one model in a single pass over the users.
+
+        For each chunk of users, ``variants(chunk)`` yields ``(key, scores)`` pairs
+        (the same keys, in the same order, for every chunk); each is ranked and
+        scored as :meth:`evaluate` would rank ``model.score``. Use it when the
+        variants share expensive work, e.g. blends of two score parts computed once
+        per chunk. Yielding one variant at a time keeps one extra score matrix in memory.
+
+        Returns
+        -------
+        dict
+            One :class:`EvalResult` per key.
+        """
         start = time.perf_counter()
         n_users, n_items = _check_spaces(model, train, test)
         if max(self.ks) > n_items:
@@ -175,13 +196,13 @@ class Evaluator:
         users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
         if not len(users):
             raise DataError(f"{test.name}: no user has a test item outside {train.name!r}; nothing to evaluate")
-        acc = None
-        if self.beyond:
-            feats = None if self.item_features is None else normalise_features(self.item_features, n_items)
-            item_users = np.bincount(excl.indices, minlength=n_items)
-            acc = BeyondAccumulator(self.ks, item_users, int(np.count_nonzero(np.diff(excl.indptr))), feats)
+        feats = None
+        if self.beyond and self.item_features is not None:
+            feats = normalise_features(self.item_features, n_items)
+        item_users = np.bincount(excl.indices, minlength=n_items)
+        accs: dict[Hashable, BeyondAccumulator | None] = {}
         step = self.chunk_users(n_items)
-        parts: dict[str, list[np.ndarray]] = {}
+        parts: dict[Hashable, dict[str, list[np.ndarray]]] = {}
         starts = range(0, len(users), step)
         if self.show_progress:
             from tqdm.auto import tqdm
@@ -189,30 +210,41 @@ class Evaluator:
             starts = tqdm(starts, desc=f"evaluate {model.name}", unit="chunk")
         for s in starts:
             chunk = users[s : s + step]
-            for key, vec in self._chunk(model, chunk, excl, rel, acc).items():
-                parts.setdefault(key, []).append(vec)
-        per_user = {k: np.concatenate(v) for k, v in parts.items()}
-        summary = {k: _nanmean(v) for k, v in per_user.items()}
-        if acc is not None:
-            summary.update(acc.finish())
-        meta = {
-            "model": model.name,
-            "test": test.name,
-            "exclude": train.name,
-            "chunk_size": step,
-            "seconds": round(time.perf_counter() - start, 3),
-        }
-        return EvalResult(users, per_user, summary, self.ks, n_users, n_items, meta)
+            for var, scores in variants(chunk):
+                if var not in accs:
+                    accs[var] = BeyondAccumulator(self.ks, item_users, int(np.count_nonzero(np.diff(excl.indptr))),
+                                                  feats) if self.beyond else None
+                scores = finite_scores(model, chunk, scores)
+                for key, vec in self._chunk(scores, chunk, excl, rel, accs[var]).items():
+                    parts.setdefault(var, {}).setdefault(key, []).append(vec)
+                del scores
+        out = {}
+        for var, got in parts.items():
+            per_user = {k: np.concatenate(v) for k, v in got.items()}
+            summary = {k: _nanmean(v) for k, v in per_user.items()}
+            acc = accs[var]
+            if acc is not None:
+                summary.update(acc.finish())
+            meta = {
+                "model": model.name,
+                "test": test.name,
+                "exclude": train.name,
+                "chunk_size": step,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+            if var is not None:
+                meta["variant"] = var
+            out[var] = EvalResult(users, per_user, summary, self.ks, n_users, n_items, meta)
+        return out
 
     def _chunk(
         self,
-        model: Recommender,
+        scores: torch.Tensor,
         chunk: np.ndarray,
         excl: sp.csr_matrix,
         rel: sp.csr_matrix,
         acc: BeyondAccumulator | None,
     ) -> dict[str, np.ndarray]:
-        scores = finite_scores(model, chunk)
         dev = scores.device
         excl_rows = excl[chunk]
         scores = scores.masked_fill(dense_rows(excl_rows, dev), float("-inf"))

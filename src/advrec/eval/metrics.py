@@ -188,9 +188,10 @@ def relevant_matrix(test_bin: sp.csr_matrix, excl: sp.csr_matrix, test_name: str
     return rel
 
 
-def finite_scores(model: Recommender, chunk: np.ndarray) -> torch.Tensor:
-    """``model.score(chunk)`` as float32; NaN raises, +-inf are clamped to the finite range."""
-    scores = model.score(chunk).to(torch.float32)
+def finite_scores(model: Recommender, chunk: np.ndarray, scores: torch.Tensor | None = None) -> torch.Tensor:
+    """``model.score(chunk)`` (or the given ``scores`` of ``chunk``) as float32; NaN raises,
+    +-inf are clamped to the finite range."""
+    scores = (model.score(chunk) if scores is None else scores).to(torch.float32)
     if bool(torch.isfinite(scores.sum())) or bool(torch.isfinite(scores).all()):
         return scores  # a finite total proves every entry finite (cheap common case)
     if bool(torch.isnan(scores).any()):

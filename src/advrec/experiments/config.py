@@ -92,6 +92,10 @@ class ExperimentConfig(BaseModel):
     output: str | None = None
     notes: str | None = None
     """Free text printed under the table (protocol details, models left out and why)."""
+    checkpoint_every: int | None = Field(10, ge=1)
+    """Iterative models checkpoint every this many epochs under their run's folder
+    (``checkpoints/``, removed when the run has finished), so rerunning an
+    interrupted experiment resumes unfinished fits and tuning trials; None writes none."""
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:

@@ -63,6 +63,8 @@ def train_and_evaluate(
     out: str | Path | None = None,
     show_progress: bool = False,
     metric: str = "ndcg@20",
+    checkpoints: str | Path | None = None,
+    checkpoint_every: int = 10,
 ) -> RunResult:
     """Train ``model`` on ``dataset`` and evaluate it on the test part.
 
@@ -88,6 +90,11 @@ def train_and_evaluate(
         Progress bars for fitting and evaluation.
     metric
         Validation metric that tuning maximises.
+    checkpoints
+        Folder for resumable checkpoints of iterative models (``final/`` for the
+        final fit, ``trial<n>/`` per tuning trial); a rerun resumes from them.
+    checkpoint_every
+        Epochs between checkpoints.
 
     Notes
     -----
@@ -106,12 +113,14 @@ def train_and_evaluate(
 
         # the search starts from the model's own defaults; only the user's --set values stay fixed
         chosen, trials = tune(model, sp, tune_trials, metric=metric, seed=seed, base_params=params,
-                              show_progress=show_progress)
+                              show_progress=show_progress, checkpoints=checkpoints,
+                              checkpoint_every=checkpoint_every)
         chosen["seed"] = seed
     rec = create(model, **chosen)
     fit_data = sp.train_full()
     t0 = time.perf_counter()
-    rec.fit(fit_data, show_progress=show_progress)
+    fit_resumable(rec, fit_data, None, checkpoints=None if checkpoints is None else Path(checkpoints) / "final",
+                  every=checkpoint_every, show_progress=show_progress)
     fit_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = evaluate(rec, fit_data, sp.test, ks=ks, show_progress=show_progress)
@@ -144,6 +153,18 @@ def train_and_evaluate(
         atomic_write_json(out_dir / "result.json", record)
         save_per_user(out_dir / "per_user.parquet", res.users, res.per_user)
     return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec)
+
+
+def fit_resumable(rec: Recommender, train: Any, valid: Any = None, *, checkpoints: str | Path | None = None,
+                  every: int = 10, show_progress: bool = False) -> Recommender:
+    """Fit ``rec``; an iterative (PyTorch) model checkpoints into ``checkpoints``
+    every ``every`` epochs and resumes from what it finds there."""
+    from advrec.models.torch_base import TorchRecommender
+
+    if checkpoints is not None and isinstance(rec, TorchRecommender):
+        return rec.fit(train, valid, show_progress=show_progress, checkpoint_dir=checkpoints,
+                       checkpoint_every=every)
+    return rec.fit(train, valid, show_progress=show_progress)
 
 
 def save_per_user(path: Path, users: np.ndarray, per_user: dict[str, np.ndarray]) -> None:

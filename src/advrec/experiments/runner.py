@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,18 @@ def _fresh(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: P
                               f"{cfg.seeds[0]} first ({first} is missing)")
         chosen = json.loads(first.read_text(encoding="utf-8"))["hyperparameters"]
         params, trials = {k: v for k, v in chosen.items() if k != "seed"}, 0
+    ckpt = run_dir / "checkpoints" if cfg.checkpoint_every else None
     res = train_and_evaluate(
         spec.name, dataset, split=cfg.split, seed=seed, params=params,
         tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
+        checkpoints=ckpt, checkpoint_every=cfg.checkpoint_every or 1,
     )
     if trials == 0 and spec.tune:
         res.record["tuned_on_seed"] = cfg.seeds[0]
     res.record["requested"] = spec.params
     atomic_write_json(run_dir / "result.json", res.record)
+    if ckpt is not None:
+        shutil.rmtree(ckpt, ignore_errors=True)
     return res.record, pd.Series(res.per_user[cfg.metric], index=res.users)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from advrec.data.split import Split
 from advrec.errors import ConfigError
+from advrec.eval.metrics import DEFAULT_METRICS
+from advrec.experiments.pipeline import fit_resumable
 from advrec.models.registry import create, get_model_class
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
@@ -120,6 +123,8 @@ def tune(
     seed: int = 0,
     base_params: dict[str, Any] | None = None,
     show_progress: bool = False,
+    checkpoints: str | Path | None = None,
+    checkpoint_every: int = 10,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Search hyper-parameters of ``model`` on the validation part of ``split``.
 
@@ -142,6 +147,12 @@ def tune(
         Fixed parameters the search does not change.
     show_progress
         Show Optuna's progress bar.
+    checkpoints
+        Folder for the resumable checkpoints of iterative models, one ``trial<n>``
+        folder per trial. The seeded sampler proposes the same values again, so a
+        rerun of an interrupted search resumes each trial where it stopped.
+    checkpoint_every
+        Epochs between checkpoints.
 
     Returns
     -------
@@ -162,15 +173,21 @@ def tune(
     fixed = {**ITERATIVE.get(name, {}), **(base_params or {})}
     fixed.pop("seed", None)
 
+    base_metric = metric.partition("@")[0]
+    # compute only the metric maximised (no AUC sort or beyond-accuracy pass) when it is an accuracy one
+    narrow: dict[str, Any] = {"metrics": (base_metric,), "beyond": False} if base_metric in DEFAULT_METRICS else {}
+
     def objective(trial: optuna.Trial) -> float:
         params = {**SEARCH_SPACES[name](trial), **fixed, "seed": seed}  # fixed values win
         # valid is passed so iterative models can stop early; what the model chose on
         # it (the best epoch, ...) becomes part of the tuned values for the final fit.
-        rec = create(name, **params).fit(tuning.train, tuning.test)
+        ckpt = None if checkpoints is None else Path(checkpoints) / f"trial{trial.number}"
+        rec = fit_resumable(create(name, **params), tuning.train, tuning.test, checkpoints=ckpt,
+                            every=checkpoint_every)
         selected = rec.selected_params()  # e.g. the early-stopping epoch
         if selected:
             trial.set_user_attr("selected", selected)
-        res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),))
+        res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),), **narrow)
         if metric not in res.summary:
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
         return float(res.summary[metric])

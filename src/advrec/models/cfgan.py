@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -31,11 +33,14 @@ from advrec.models.cfgan_config import CFGANConfig
 MAX_ITEM_CACHE_GB = 8.0
 
 
+def standardise(x: torch.Tensor) -> torch.Tensor:
+    """Each row shifted and scaled to mean 0, std 1."""
+    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
+
+
 def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
-    """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (mean 0, std 1)."""
-    def z(x: torch.Tensor) -> torch.Tensor:
-        return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
-    return (1.0 - w) * z(a) + w * z(b)
+    """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (:func:`standardise`)."""
+    return (1.0 - w) * standardise(a) + w * standardise(b)
 
 
 class CFGAN(GANRecommender):
@@ -300,14 +305,23 @@ class CFGAN(GANRecommender):
         if self._prior is None or self.config.prior_mode != "blend" or valid is None:
             return
         from advrec.eval import Evaluator
+        from advrec.train.loop import parse_metric
 
         assert self._train_for_blend is not None
         metric = self.config.valid_metric
-        ev = Evaluator(ks=(int(metric.split("@")[1]),), beyond=False)
-        scores = {}
-        for w in np.linspace(0.0, 1.0, 21):
-            self._blend_weight = round(float(w), 4)
-            scores[self._blend_weight] = ev.evaluate(self, self._train_for_blend, valid).summary[metric]
+        name, k = parse_metric(metric)
+        ev = Evaluator(ks=(k,), metrics=(name,), beyond=False)  # only what the choice needs (no AUC sort)
+        weights = [round(float(w), 4) for w in np.linspace(0.0, 1.0, 21)]
+
+        def variants(users: np.ndarray) -> Iterator[tuple[float, torch.Tensor]]:
+            # both parts once per chunk of users, then every weight on them
+            self.g_net.eval()
+            za, zb = standardise(self._generated(users)), standardise(self._prior_rows(users))
+            for w in weights:
+                yield w, (1.0 - w) * za + w * zb
+
+        results = ev.evaluate_variants(self, self._train_for_blend, valid, variants)
+        scores = {w: float(results[w].summary[metric]) for w in weights}
         self._blend_weight = max(scores, key=lambda w: (scores[w], -w))
         self.config = self.config.model_copy(update={"prior_weight": self._blend_weight})
         self.blend_scores_ = scores

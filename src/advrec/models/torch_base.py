@@ -94,7 +94,7 @@ class TorchRecommender(Recommender):
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         super().__init__(config, **params)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
-        self._checkpoint_override: str | Path | None = None
+        self._checkpoint_override: tuple[str | Path | None, int | None] = (None, None)
         self.loop_result_: LoopResult | None = None
         self.device = torch.device("cpu")
 
@@ -106,18 +106,22 @@ class TorchRecommender(Recommender):
         show_progress: bool = False,
         callbacks: Sequence[Callback] = (),
         checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int | None = None,
     ) -> T:
-        """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` overrides the config's.
+        """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` and ``checkpoint_every``
+        override the config's.
 
         With a checkpoint directory, training resumes from the checkpoint found
         there (written by a run of the same model, config and data; only
         ``epochs`` may differ) and ends as an uninterrupted run would.
         """
-        self._checkpoint_override = checkpoint_dir
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+        self._checkpoint_override = (checkpoint_dir, checkpoint_every)
         try:
             return super().fit(train, valid, show_progress=show_progress, callbacks=callbacks)
         finally:
-            self._checkpoint_override = None
+            self._checkpoint_override = (None, None)
 
     def _fit(
         self,
@@ -133,7 +137,7 @@ class TorchRecommender(Recommender):
             raise ConfigError(f"{self.name}: device={cfg.device!r} is not supported; this model trains on the CPU")
         self._build(train)
         self._optimizers = self._make_optimizers()
-        ckpt = self._checkpoint_override if self._checkpoint_override is not None else cfg.checkpoint_dir
+        ckpt_dir, ckpt_every = self._checkpoint_override
         settings = LoopSettings(
             epochs=cfg.epochs,
             seed=cfg.seed,
@@ -142,8 +146,8 @@ class TorchRecommender(Recommender):
             eval_every=cfg.eval_every,
             valid_metric=cfg.valid_metric,
             restore_best=cfg.restore_best,
-            checkpoint_dir=ckpt,
-            checkpoint_every=cfg.checkpoint_every,
+            checkpoint_dir=ckpt_dir if ckpt_dir is not None else cfg.checkpoint_dir,
+            checkpoint_every=ckpt_every if ckpt_every is not None else cfg.checkpoint_every,
             show_progress=show_progress,
             fingerprint=self._fingerprint(train, valid),
             min_epochs=self._min_epochs(),

@@ -1,0 +1,75 @@
+"""Interrupted experiment runs resume their fits and tuning trials from checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+import advrec.models.torch_base as torch_base
+from advrec.data.splits import make_split
+from advrec.experiments.pipeline import fit_resumable, train_and_evaluate
+from advrec.experiments.runner import run_experiment
+from advrec.experiments.config import ExperimentConfig
+from advrec.experiments.tuning import tune
+from advrec.models.registry import create
+
+BPR = {"batch_size": 256, "factors": 8, "eval_every": 2, "patience": None}
+
+
+@pytest.fixture
+def resumed(monkeypatch):
+    """The epoch each fit resumed from (0: started afresh), in call order."""
+    seen: list[int] = []
+    real = torch_base.train_loop
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seen.append(out.resumed_from)
+        return out
+
+    monkeypatch.setattr(torch_base, "train_loop", spy)
+    return seen
+
+
+def _csv(tmp_path, synthetic):
+    path = tmp_path / "ratings.csv"
+    synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_final_fit_resumes_and_equals_an_uninterrupted_run(tmp_path, synthetic, resumed):
+    data = _csv(tmp_path, synthetic)
+    whole = train_and_evaluate("bpr", data, split="random:0.8", params={**BPR, "epochs": 6})
+    # an "interrupted" run: the same fit stopped after 4 epochs left its checkpoint behind
+    cut = train_and_evaluate("bpr", data, split="random:0.8", params={**BPR, "epochs": 4},
+                             checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert (tmp_path / "ck" / "final" / "checkpoint.json").is_file()
+    again = train_and_evaluate("bpr", data, split="random:0.8", params={**BPR, "epochs": 6},
+                               checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert resumed == [0, 0, 4]
+    assert again.record["metrics"] == whole.record["metrics"]
+    assert cut.record["metrics"] != whole.record["metrics"]
+
+
+def test_tuning_trials_resume(synthetic, tmp_path, resumed):
+    split = make_split(synthetic, "random:0.7", seed=0)
+    base = {**BPR, "epochs": 4}
+    first = tune("bpr", split, 2, seed=0, base_params=base, checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["trial0", "trial1"]
+    again = tune("bpr", split, 2, seed=0, base_params=base, checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert resumed == [0, 0, 4, 4]  # the rerun found both trials finished
+    assert again == first
+
+
+def test_experiment_removes_checkpoints_of_finished_runs(tmp_path, synthetic):
+    cfg = ExperimentConfig(datasets=[_csv(tmp_path, synthetic)], split="random:0.8",
+                           models=[{"name": "bpr", **BPR, "epochs": 2}], checkpoint_every=1)
+    run_experiment(cfg, tmp_path / "res", show_progress=False)
+    run_dir = next((tmp_path / "res").glob("*/bpr/seed0"))
+    assert (run_dir / "result.json").is_file() and not (run_dir / "checkpoints").exists()
+
+
+def test_bad_checkpoint_every(synthetic):
+    from advrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="checkpoint_every"):
+        fit_resumable(create("bpr", **BPR, epochs=1), synthetic, checkpoints="x", every=0)
