@@ -69,6 +69,17 @@ def test_binarize_topk_per_row_lengths_and_ties():
     assert binarize_topk(scores, 5).all() and not binarize_topk(scores, 0).any()
 
 
+def test_binarize_topk_equals_a_stable_sort_prefix():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 5, (40, 30), generator=g).float()  # many ties
+    k = torch.randint(0, 31, (40,), generator=g)
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    ref = torch.zeros_like(scores, dtype=torch.bool)
+    for row in range(40):
+        ref[row, order[row, : k[row]]] = True
+    assert torch.equal(binarize_topk(scores, k), ref)
+
+
 def test_profile_diagnostics_identity_and_collapse():
     real = torch.tensor([[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1]], dtype=torch.float32)
     ident = profile_diagnostics(real, real + 0.01 * torch.arange(6.0), k=2)

@@ -17,6 +17,7 @@ by :func:`binarize_topk` with each row's real profile length.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 _LOG2 = 0.6931471805599453
@@ -28,12 +29,19 @@ def binarize_topk(scores: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
     Ties are broken towards the lower column index. ``k`` is clipped to
     ``[0, n_cols]``.
     """
+    from advrec.eval.metrics import top_items  # lazy: the evaluation package imports the models
+
     n_rows, n_cols = scores.shape
     kk = torch.as_tensor(k, dtype=torch.long, device=scores.device).expand(n_rows).clamp(0, n_cols)
-    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(n_cols, device=scores.device).expand(n_rows, n_cols))
-    return ranks < kk[:, None]
+    out = torch.zeros((n_rows, n_cols), dtype=torch.bool, device=scores.device)
+    kmax = int(kk.max()) if n_rows else 0
+    if kmax == 0:
+        return out
+    # top_items orders by (score descending, column ascending): a stable descending sort's prefix
+    top = top_items(torch.nan_to_num(scores.to(torch.float32)), kmax)[0]
+    keep = torch.arange(kmax, device=scores.device)[None, :] < kk[:, None]
+    out[torch.arange(n_rows, device=scores.device)[:, None].expand_as(top)[keep], top[keep]] = True
+    return out
 
 
 def catalogue_coverage(scores: torch.Tensor, k: int, exclude: torch.Tensor | None = None) -> float:
@@ -76,8 +84,14 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
     n = x.shape[0]
     if n < 2:
         return 0.0
-    xf = x.to(torch.float32)  # binary profiles: the Gram entries are exact integer counts
-    gram = (xf @ xf.T).to(torch.float64)
+    if x.dtype == torch.bool:  # sparse profiles: a sparse Gram matrix of exact integer counts
+        import scipy.sparse as sp
+
+        xs = sp.csr_matrix(x.cpu().numpy(), dtype=np.float64)
+        gram = torch.from_numpy((xs @ xs.T).toarray())
+    else:
+        xf = x.to(torch.float32)  # binary profiles: the Gram entries are exact integer counts
+        gram = (xf @ xf.T).to(torch.float64)
     sq = gram.diagonal()
     d2 = (sq[:, None] + sq[None, :] - 2.0 * gram).clamp_min(0.0)
     iu = torch.triu_indices(n, n, offset=1)

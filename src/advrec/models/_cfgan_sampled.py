@@ -66,7 +66,11 @@ def sample_batch(rows: sp.csr_matrix, index: torch.Tensor, pool_size: int, zr_ra
     pos_col = torch.from_numpy(sub.indices.astype(np.int64)).to(device)
     pool = torch.randperm(n, generator=generator)[: min(pool_size, n)].to(device)
     b, m = len(idx), len(pool)
-    observed = torch.isin(torch.arange(b, device=device)[:, None] * n + pool[None, :], pos_row * n + pos_col)
+    slot = torch.full((n,), -1, dtype=torch.long, device=device)  # column -> its place in the pool
+    slot[pool] = torch.arange(m, device=device)
+    hit = slot[pos_col]
+    observed = torch.zeros((b, m), dtype=torch.bool, device=device)
+    observed[pos_row[hit >= 0], hit[hit >= 0]] = True
     free = ~observed
     n_free = free.sum(1)
     unobserved = torch.from_numpy(n - counts).to(device)
