@@ -90,6 +90,8 @@ def render(rows: list[dict]) -> str:
         "passes, so the paper's \"1000+ epochs\" are about 250 rounds.",
         "Amazon-Beauty rows use the sampled game (user mode). Its round with a pool of 256, before the",
         "pool-membership lookup replaced `torch.isin` (session 4): 27.76 s at load 3.0; after: the row below.",
+        "Back to back at load ~2 (pool 1,024, bf16, diagnostics every round, 2 rounds under cProfile),",
+        "that fix and the diagnostics' top-k / sparse Gram matrix took a round from 47 s to 21 s.",
         "",
         ("| dataset | changed settings | rows x cols | load | s / round | G passes to best | best round | rounds run | s to best | wall s | "
          "valid NDCG@20 | machine |"),
