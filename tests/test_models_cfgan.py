@@ -73,6 +73,21 @@ def test_sample_unobserved_exact_counts_and_no_positive():
     assert torch.equal(sample_unobserved(pos, seeds, 0.5), sample_unobserved(pos, seeds, 0.5))
 
 
+@pytest.mark.parametrize("ratio", [0.2, 0.5, 0.8])  # below and above 1/2: both ranking branches
+def test_sample_unobserved_takes_the_smallest_keys(ratio):
+    from advrec.gan.masks import _GOLDEN
+
+    g = torch.Generator().manual_seed(2)
+    pos = torch.rand(30, 25, generator=g) < 0.3
+    seeds = draw_row_seeds(30, g)
+    mask = sample_unobserved(pos, seeds, ratio)
+    keys = splitmix64(seeds[:, None] + torch.arange(25, dtype=torch.int64)[None, :] * _GOLDEN)
+    for row in range(30):
+        free = torch.nonzero(~pos[row]).squeeze(1)
+        want = free[torch.argsort(keys[row, free])][: int((len(free)) * ratio)]
+        assert sorted(torch.nonzero(mask[row]).squeeze(1).tolist()) == sorted(want.tolist())
+
+
 def test_sample_unobserved_is_uniform_in_expectation():
     g = torch.Generator().manual_seed(1)
     pos = torch.zeros(20, 40, dtype=torch.bool)

@@ -29,14 +29,15 @@ _M2 = _signed(0x94D049BB133111EB)
 
 def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
     """Logical right shift of int64 (torch's ``>>`` is arithmetic)."""
-    return (z >> s) & ((1 << (64 - s)) - 1)
+    return (z >> s).bitwise_and_((1 << (64 - s)) - 1)
 
 
 def splitmix64(z: torch.Tensor) -> torch.Tensor:
-    """The splitmix64 finaliser on int64 tensors (wrapping arithmetic)."""
-    z = (z ^ _shr(z, 30)) * _M1
-    z = (z ^ _shr(z, 27)) * _M2
-    return z ^ _shr(z, 31)
+    """The splitmix64 finaliser on int64 tensors (wrapping arithmetic); ``z`` is not modified."""
+    z = z ^ _shr(z, 30)
+    z.mul_(_M1)
+    z.bitwise_xor_(_shr(z, 27)).mul_(_M2)
+    return z.bitwise_xor_(_shr(z, 31))
 
 
 def draw_row_seeds(n_rows: int, generator: torch.Generator) -> torch.Tensor:
@@ -70,13 +71,24 @@ def sample_unobserved(positives: torch.Tensor, seeds: torch.Tensor, ratio: float
     mask = torch.zeros((b, n), dtype=torch.bool, device=dev)
     if b == 0 or n == 0 or ratio == 0.0:
         return mask
-    counts = torch.floor((n - pos.sum(1)).to(torch.float64) * ratio).to(torch.long)
+    unobserved = n - pos.sum(1)
+    counts = torch.floor(unobserved.to(torch.float64) * ratio).to(torch.long)
     kmax = int(counts.max())
     if kmax == 0:
         return mask
     cols = torch.arange(n, dtype=torch.int64, device=dev) * _GOLDEN
     keys = splitmix64(seeds.to(dev, torch.int64)[:, None] + cols[None, :])
-    keys = keys.masked_fill(pos, torch.iinfo(torch.int64).max)  # observed entries sort last
+    rest = unobserved - counts
+    rmax = int(rest.max())
+    if rmax < kmax:
+        # cheaper to rank the entries left out: the row's unobserved entries minus the
+        # rest_u largest keys (the same set, as the 64-bit keys do not tie in practice)
+        keys.masked_fill_(pos, torch.iinfo(torch.int64).min)  # observed entries rank last
+        largest = torch.topk(keys, rmax, dim=1, largest=True, sorted=True).indices
+        keep = torch.arange(rmax, device=dev)[None, :] >= rest[:, None]
+        mask.fill_(True).scatter_(1, largest, keep)
+        return mask & ~pos
+    keys.masked_fill_(pos, torch.iinfo(torch.int64).max)  # observed entries sort last
     smallest = torch.topk(keys, kmax, dim=1, largest=False, sorted=True).indices
     take = torch.arange(kmax, device=dev)[None, :] < counts[:, None]
     mask.scatter_(1, smallest, take)
