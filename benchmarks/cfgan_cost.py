@@ -56,6 +56,32 @@ def measure(dataset: str, rounds: int, eval_every: int, patience: int, seed: int
     }
 
 
+def from_checkpoint(path: Path, dataset: str, seed: int, params: dict) -> dict:
+    """The convergence row of a fit that ran elsewhere (e.g. an ``advrec run`` tuning trial),
+    from the per-round history in its ``checkpoint.json``."""
+    state = json.loads((path / "checkpoint.json").read_text(encoding="utf-8"))["state"]
+    hist, best = state["history"], state["best_epoch"]
+    if not state.get("stopped") and state["epoch"] < params.get("epochs", 300):
+        raise SystemExit(f"{path}: that fit has not finished (round {state['epoch']})")
+    split = resolve_split(load_cached(dataset), None, seed).tuning()
+    users, items = split.train.n_users, split.train.n_items
+    rows, cols = (users, items) if params.get("mode", "item") == "user" else (items, users)
+    return {
+        "dataset": dataset,
+        "settings": settings({k: v for k, v in params.items() if k != "epochs"}),
+        "rows x cols": f"{rows} x {cols}",
+        "seconds_per_round": statistics.median(h["seconds"] for h in hist if "valid_ndcg@20" not in h),
+        "rounds_run": len(hist),
+        "best_round": best,
+        "best_valid_ndcg@20": state["best"],
+        "seconds_to_best": sum(h["seconds"] for h in hist if h["epoch"] <= best),
+        "wall_seconds": sum(h["seconds"] for h in hist),
+        "g_passes_to_best": best * int(params.get("g_steps", 4)),
+        "machine": machine(),
+        "source": str(path),
+    }
+
+
 def probe(dataset: str, rounds: int, seed: int, params: dict) -> dict:
     """Seconds per round over a few rounds on the training part (no validation, no convergence)."""
     split = resolve_split(load_cached(dataset), None, seed).tuning()
@@ -103,8 +129,9 @@ def render(rows: list[dict]) -> str:
                 f"| {r['dataset']} | {r['settings'] or 'original'} | {r['rows x cols']} | {_load(r)} | {r['seconds_per_round']:.2f} | not measured | | "
                 f"{r['probe_rounds']} (probe) | | | | {r['machine']} |")
             continue
+        where = f" (history of `{r['source']}`)" if "source" in r else ""
         lines.append(
-            f"| {r['dataset']} | {r['settings'] or 'original'} | {r['rows x cols']} | {_load(r)} | {r['seconds_per_round']:.2f} | {r['g_passes_to_best']} | "
+            f"| {r['dataset']} | {r['settings'] or 'original'}{where} | {r['rows x cols']} | {_load(r)} | {r['seconds_per_round']:.2f} | {r['g_passes_to_best']} | "
             f"{r['best_round']} | {r['rounds_run']} | {r['seconds_to_best']:.0f} | {r['wall_seconds']:.0f} | "
             f"{r['best_valid_ndcg@20']:.4f} | {r['machine']} |"
         )
@@ -124,11 +151,15 @@ def main() -> None:
     ap.add_argument("--probe", type=int, default=0, metavar="N",
                     help="only time N rounds (no validation, no convergence); for large data")
     ap.add_argument("--render", action="store_true", help="only rewrite the table from the log")
+    ap.add_argument("--from-checkpoint", type=Path, metavar="DIR",
+                    help="take the row from a finished fit's checkpoint folder (its history) instead of fitting")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     params = parse_assignments(args.set)
     for dataset in [] if args.render else args.data:
-        if args.probe:
+        if args.from_checkpoint:
+            row = from_checkpoint(args.from_checkpoint, dataset, args.seed, params)
+        elif args.probe:
             row = probe(dataset, args.probe, args.seed, params)
         else:
             row = measure(dataset, args.rounds, args.eval_every, args.patience, args.seed, params)
@@ -141,7 +172,7 @@ def main() -> None:
         r = json.loads(line)
         if "settings" not in r:  # rows measured before settings were recorded
             r["settings"] = "" if r.pop("precision", "fp32") == "fp32" else "precision=bf16"
-        key = (r["dataset"], "probe_rounds" in r, r["settings"])
+        key = (r["dataset"], "probe_rounds" in r, r["settings"], r.get("source"))
         rows[key] = r  # the latest measurement of each dataset and kind
     atomic_write_text(OUT, render(list(rows.values())))
 
