@@ -39,6 +39,7 @@ def test_tune_iterative_sets_epochs_from_early_stopping(synthetic):
     best, trials = tune("bpr", split, 2, seed=0, base_params={"epochs": 10, "eval_every": 2, "batch_size": 256})
     assert 2 <= best["epochs"] <= 10 and best["epochs"] % 2 == 0
     assert all(t["selected"]["epochs"] % 2 == 0 for t in trials)
+    assert all(t["selected"]["epochs"] <= t["epochs_run"] <= 10 and t["train_seconds"] > 0 for t in trials)
 
 
 def test_tune_errors(synthetic):

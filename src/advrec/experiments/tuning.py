@@ -187,6 +187,10 @@ def tune(
         selected = rec.selected_params()  # e.g. the early-stopping epoch
         if selected:
             trial.set_user_attr("selected", selected)
+        history = getattr(rec, "history", None)
+        if history:  # what the trial cost (a resumed trial's history includes the rounds run before)
+            trial.set_user_attr("epochs_run", len(history))
+            trial.set_user_attr("train_seconds", round(sum(h.get("seconds", 0.0) for h in history), 1))
         res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),), **narrow)
         if metric not in res.summary:
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
