@@ -247,6 +247,9 @@ def test_blend_ends_are_the_two_models(w, other, synthetic):
     ref = model._generated(users) if other == "gen" else create("ease", l2=50.0).fit(synthetic).score(users)
     expect = blend(ref, ref, 0.0)  # the standardised reference
     torch.testing.assert_close(model.score(users), expect, rtol=1e-4, atol=1e-4)
+    # at the ends the model scores one part only: exactly the blend's value
+    both = blend(model._generated(users), model._prior_rows(users), w)
+    assert torch.equal(model.score(users), both)
 
 
 def test_blend_weight_above_one_is_refused():

@@ -36,6 +36,7 @@ def test_sparse_forward_equals_the_dense_networks(hidden):
     sb = sample_batch(rows, index, 12, 0.7, 0.5, torch.Generator().manual_seed(1), torch.device("cpu"))
     real = densify(rows, index.numpy())
     full = g(real)
+    torch.testing.assert_close(g.forward_rows(rows[index.numpy()]), full)  # scoring from CSR rows
     out_pos, out_pool = generator_outputs(g, sb)
     torch.testing.assert_close(out_pos, full[sb.pos_row, sb.pos_col])
     torch.testing.assert_close(out_pool, full[:, sb.pool])

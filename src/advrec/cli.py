@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="test every model against this one instead of the file's baseline")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="run up to N unfinished runs at once, each in its own process (default 1)")
+    run.add_argument("--status", action="store_true",
+                     help="only show which runs are done, in progress (checkpointed epoch) or pending")
 
     rec = sub.add_parser("recommend", help="top-k recommendations from a saved model")
     rec.add_argument("model_dir", metavar="DIR")
@@ -166,6 +168,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.baseline not in labels:
             raise ConfigError(f"--baseline {args.baseline!r} is not one of the models {labels}")
         cfg = cfg.model_copy(update={"baseline": args.baseline})
+    if args.status:
+        from advrec.experiments.status import experiment_status, status_markdown
+
+        print(status_markdown(experiment_status(cfg, args.out)))
+        return 0
     result = run_experiment(cfg, args.out, show_progress=not args.quiet, jobs=args.jobs)
     print(to_markdown(cfg, result["tables"]))
     return 0

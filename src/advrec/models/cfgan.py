@@ -277,6 +277,8 @@ class CFGAN(GANRecommender):
         with torch.no_grad():
             if self.config.mode == "user":
                 assert self._seen is not None
+                if isinstance(self.g_net, SparseGenerator):  # sparse input: no dense rows x items condition
+                    return self.g_net.forward_rows(self._seen[np.asarray(users)]).float()
                 idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
                 return self.generate(densify(self._seen, users).to(self.device), idx)
             if self._score_cache is None:
@@ -288,10 +290,12 @@ class CFGAN(GANRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         self.g_net.eval()
-        gen = self._generated(users)
         if self._prior is None or self.config.prior_mode == "residual":
-            return gen
-        return blend(gen, self._prior_rows(users), self._blend_weight)
+            return self._generated(users)
+        w = self._blend_weight
+        if w in (0.0, 1.0):  # one part only (exactly what blend gives at the ends)
+            return standardise(self._generated(users) if w == 0.0 else self._prior_rows(users))
+        return blend(self._generated(users), self._prior_rows(users), w)
 
     def _prior_rows(self, users: np.ndarray) -> torch.Tensor:
         """The prior's scores of ``users`` (users x items)."""

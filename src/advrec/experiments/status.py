@@ -1,0 +1,66 @@
+"""Where an experiment stands: finished runs, fits in progress (from their checkpoints), pending runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from advrec.experiments.config import ExperimentConfig
+
+
+def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per (dataset, seed, model) of ``cfg``, reading only files (nothing is trained).
+
+    Returns
+    -------
+    list of dict
+        ``dataset``, ``model``, ``seed``, ``state`` (``"done"``, ``"in progress"``,
+        ``"pending"``) and ``detail``: the test metric of a finished run, or per
+        checkpointed fit (``trial<n>`` of the tuning, ``final``) the epoch reached and
+        the best validation score so far.
+    """
+    from advrec.experiments.runner import _reuse, run_folder
+
+    root = Path(out or cfg.output or Path("runs") / cfg.name)
+    rows = []
+    for dataset in cfg.datasets:
+        for seed in cfg.seeds:
+            for spec in cfg.models:
+                run_dir = run_folder(root, dataset, spec.key, seed)
+                row: dict[str, Any] = {"dataset": dataset, "model": spec.key, "seed": seed}
+                done = _reuse(run_dir, spec, seed, cfg.metric)
+                if done is not None:
+                    row.update(state="done", detail=f"{cfg.metric} {done[0]['metrics'][cfg.metric]:.4f}")
+                else:
+                    fits = _checkpointed_fits(run_dir / "checkpoints")
+                    row.update(state="in progress" if fits else "pending", detail="; ".join(fits))
+                rows.append(row)
+    return rows
+
+
+def _checkpointed_fits(folder: Path) -> list[str]:
+    """``"<fit>: epoch E, best <score> at B"`` for each checkpoint folder under ``folder``."""
+    out = []
+    for f in sorted(folder.glob("*/checkpoint.json")):
+        try:
+            state = json.loads(f.read_text(encoding="utf-8"))["state"]
+        except (OSError, ValueError, KeyError):
+            out.append(f"{f.parent.name}: unreadable checkpoint")
+            continue
+        text = f"{f.parent.name}: epoch {state['epoch']}"
+        if state.get("best") is not None:
+            text += f", best valid {state['best']:.4f} at {state['best_epoch']}"
+        if state.get("stopped"):
+            text += " (stopped early)"
+        out.append(text)
+    return out
+
+
+def status_markdown(rows: list[dict[str, Any]]) -> str:
+    """The status rows as a Markdown table, with a count per state."""
+    lines = ["| dataset | model | seed | state | detail |", "|---|---|---:|---|---|"]
+    lines += [f"| {r['dataset']} | {r['model']} | {r['seed']} | {r['state']} | {r['detail']} |" for r in rows]
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("done", "in progress", "pending")}
+    lines += ["", ", ".join(f"{n} {s}" for s, n in counts.items())]
+    return "\n".join(lines)
