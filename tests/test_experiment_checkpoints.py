@@ -73,3 +73,27 @@ def test_bad_checkpoint_every(synthetic):
 
     with pytest.raises(ConfigError, match="checkpoint_every"):
         fit_resumable(create("bpr", **BPR, epochs=1), synthetic, checkpoints="x", every=0)
+
+
+def test_status_reports_done_in_progress_and_pending(tmp_path, synthetic, capsys):
+    from advrec.cli import main
+    from advrec.experiments.status import experiment_status
+
+    data = _csv(tmp_path, synthetic)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f'datasets = ["{data}"]\nseeds = [0, 1]\nsplit = "random:0.8"\n'
+                   f'[[models]]\nname = "pop"\n[[models]]\nname = "bpr"\nepochs = 4\nbatch_size = 256\n')
+    cfg = ExperimentConfig(datasets=[data], seeds=[0, 1], split="random:0.8",
+                           models=[{"name": "pop"}, {"name": "bpr", "epochs": 4, "batch_size": 256}])
+    run_experiment(cfg.model_copy(update={"seeds": [0]}), tmp_path / "res", show_progress=False)
+    # seed 1's bpr was interrupted after 2 epochs: its checkpoint is all there is
+    run_dir = next((tmp_path / "res").glob("*/bpr")) / "seed1"
+    train_and_evaluate("bpr", data, split="random:0.8", seed=1, params={"epochs": 2, "batch_size": 256},
+                       checkpoints=run_dir / "checkpoints", checkpoint_every=1)
+    rows = {(r["model"], r["seed"]): r for r in experiment_status(cfg, tmp_path / "res")}
+    assert rows[("pop", 0)]["state"] == "done" and rows[("pop", 0)]["detail"].startswith("ndcg@20 ")
+    assert rows[("bpr", 1)]["state"] == "in progress" and rows[("bpr", 1)]["detail"] == "final: epoch 2"
+    assert rows[("pop", 1)]["state"] == "pending"
+    assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "| bpr | 1 | in progress | final: epoch 2 |" in out and "2 done, 1 in progress, 1 pending" in out
