@@ -192,7 +192,7 @@ name = "pop"
 
 
 def test_reuse_tolerates_options_added_at_their_default():
-    from advrec.experiments.runner import same_hyperparameters
+    from advrec.models.base import same_hyperparameters
     from advrec.models import create
 
     cfg = create("bpr", epochs=3).config

@@ -85,6 +85,21 @@ def test_checkpoint_of_other_config_is_refused(synthetic, tmp_path):
         create("bpr", **{**FAST["bpr"], "lr": 0.5}).fit(synthetic, checkpoint_dir=tmp_path)
 
 
+def test_checkpoint_from_before_an_added_option_resumes(synthetic, tmp_path):
+    import json
+
+    create("bpr", **{**FAST["bpr"], "epochs": 2}).fit(synthetic, checkpoint_dir=tmp_path)
+    meta = tmp_path / "checkpoint.json"
+    data = json.loads(meta.read_text())
+    del data["state"]["fingerprint"]["config"]["min_delta"]  # as if written before min_delta existed
+    meta.write_text(json.dumps(data))
+    resumed = create("bpr", **{**FAST["bpr"], "epochs": 3}).fit(synthetic, checkpoint_dir=tmp_path)
+    assert resumed.loop_result_ is not None and resumed.loop_result_.resumed_from == 2
+    # but not when the new option is set away from its default
+    with pytest.raises(ConfigError, match="another run"):
+        create("bpr", **{**FAST["bpr"], "epochs": 4, "min_delta": 0.1}).fit(synthetic, checkpoint_dir=tmp_path)
+
+
 def test_early_stopping_with_evaluator(synthetic_split):
     pytest.importorskip("advrec.eval")
     from advrec.eval import evaluate

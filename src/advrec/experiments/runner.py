@@ -15,6 +15,7 @@ from advrec.errors import AdvrecError
 from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.pipeline import train_and_evaluate, versions
 from advrec.experiments.pool import run_pool
+from advrec.models.base import same_hyperparameters
 from advrec.models.registry import create, default_params
 from advrec.utils.io import atomic_write_json, atomic_write_text, atomic_write_with, safe_name
 
@@ -150,20 +151,6 @@ def _reuse(run_dir: Path, spec: Any, seed: int, metric: str) -> tuple[dict[str, 
     if metric not in frame.columns:
         return None
     return record, frame.set_index("user")[metric]
-
-
-def same_hyperparameters(config: Any, recorded: dict[str, Any] | None) -> bool:
-    """Whether ``config`` equals a recorded one; an option added since (absent from
-    the record) counts as equal when it is at its default."""
-    if recorded is None:
-        return False
-    now = config.model_dump(mode="json")
-    fields = type(config).model_fields
-    added = set(now) - set(recorded)
-    defaults = {k: fields[k].get_default(call_default_factory=True) for k in added}
-    if set(recorded) - set(now) or any(now[k] != defaults[k] for k in added):
-        return False
-    return all(now[k] == recorded[k] for k in recorded)
 
 
 def summarise(

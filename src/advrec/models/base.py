@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -27,6 +27,27 @@ META_FILE = "meta.json"
 IDS_FILE = "ids.json"
 
 R = TypeVar("R", bound="Recommender")
+
+
+def same_hyperparameters(config: BaseModel, recorded: dict[str, Any] | None, *,
+                         ignore: Iterable[str] = ()) -> bool:
+    """Whether ``config`` equals a recorded one (its JSON form).
+
+    An option added since (absent from the record) counts as equal when it is at its
+    default, so records and checkpoints written before a new option stay usable.
+    Fields in ``ignore`` are not compared.
+    """
+    if recorded is None:
+        return False
+    skip = set(ignore)
+    now = {k: v for k, v in config.model_dump(mode="json").items() if k not in skip}
+    recorded = {k: v for k, v in recorded.items() if k not in skip}
+    fields = type(config).model_fields
+    added = set(now) - set(recorded)
+    defaults = {k: fields[k].get_default(call_default_factory=True) for k in added}
+    if set(recorded) - set(now) or any(now[k] != defaults[k] for k in added):
+        return False
+    return all(now[k] == recorded[k] for k in recorded)
 
 
 class ModelConfig(BaseModel):

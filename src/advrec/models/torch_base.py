@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
-from advrec.models.base import ModelConfig, Recommender
+from advrec.models.base import ModelConfig, Recommender, same_hyperparameters
 from advrec.train.callbacks import Callback
 from advrec.train.loop import (
     LoopResult,
@@ -150,6 +150,7 @@ class TorchRecommender(Recommender):
             checkpoint_every=ckpt_every if ckpt_every is not None else cfg.checkpoint_every,
             show_progress=show_progress,
             fingerprint=self._fingerprint(train, valid),
+            same_run=lambda saved: self._same_run(saved, train, valid),
             min_epochs=self._min_epochs(),
         )
         validate = None if valid is None else evaluator_validator(train, valid, cfg.valid_metric)
@@ -191,6 +192,16 @@ class TorchRecommender(Recommender):
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         params = [t for t in self.train_tensors().values() if t.requires_grad]
         return {"main": make_optimizer(params, self.config.optimizer, self.config.lr)}
+
+    def _same_run(self, saved: dict[str, Any] | None, train: Interactions, valid: Interactions | None) -> bool:
+        """Whether a checkpoint's fingerprint is this run's: same model and data, same
+        config up to the resumable fields and options added since at their defaults."""
+        if not saved:
+            return False
+        now = self._fingerprint(train, valid)
+        if any(saved.get(k) != now[k] for k in now if k != "config"):
+            return False
+        return same_hyperparameters(self.config, saved.get("config"), ignore=RESUMABLE_FIELDS)
 
     def _fingerprint(self, train: Interactions, valid: Interactions | None) -> dict[str, Any]:
         conf = {k: v for k, v in self.config.model_dump(mode="json").items() if k not in RESUMABLE_FIELDS}

@@ -95,6 +95,9 @@ class LoopSettings:
     fingerprint
         JSON-able identity of the run (model, config, data checksums); a checkpoint
         written by a run with another fingerprint is refused.
+    same_run
+        Decides whether a checkpoint's fingerprint is this run's (e.g. tolerating
+        options added since at their defaults); None: the fingerprints must be equal.
     min_epochs
         Never stop early before this epoch (e.g. the end of a pre-training phase);
         evaluations before it still count for the best weights.
@@ -112,6 +115,7 @@ class LoopSettings:
     show_progress: bool = False
     fingerprint: dict[str, Any] | None = None
     min_epochs: int = 0
+    same_run: Callable[[dict[str, Any] | None], bool] | None = None
 
 
 @dataclass
@@ -186,7 +190,8 @@ def train_loop(
     model.history = []
     ckpt_dir = Path(settings.checkpoint_dir) if settings.checkpoint_dir is not None else None
     if ckpt_dir is not None and (ckpt := load_checkpoint(ckpt_dir)) is not None:
-        best = _resume(model, ckpt, ckpt_dir, live, gen, st, fingerprint)
+        same = settings.same_run or (lambda saved: saved == fingerprint)
+        best = _resume(model, ckpt, ckpt_dir, live, gen, st, same)
     resumed_from = st["epoch"]
     bar = tqdm(total=settings.epochs, initial=min(st["epoch"], settings.epochs), desc=model.name,
                unit="epoch", disable=not settings.show_progress, leave=False)
@@ -260,10 +265,10 @@ def _resume(
     live: dict[str, torch.Tensor],
     gen: torch.Generator,
     st: dict[str, Any],
-    fingerprint: dict[str, Any] | None,
+    same_run: Callable[[dict[str, Any] | None], bool],
 ) -> dict[str, torch.Tensor] | None:
     s = ckpt.state
-    if s.get("fingerprint") != fingerprint:
+    if not same_run(s.get("fingerprint")):
         raise ConfigError(
             f"{d}: the checkpoint there was written by another run (different model, config or data); "
             "delete it or choose another checkpoint_dir"
