@@ -146,3 +146,15 @@ def test_item_mode_refuses_a_score_cache_too_large(monkeypatch, synthetic):
     with pytest.raises(ConfigError, match="mode='user'"):
         create("cfgan", **FAST, mode="item").fit(synthetic)
     create("cfgan", **FAST, mode="user").fit(synthetic)  # user mode has no such cache
+
+
+def test_table_lr_scale_applies_to_the_per_column_tables_only(synthetic):
+    model = create("cfgan", **{**FAST, "epochs": 1}, mode="user", negatives=8, table_lr_scale=5.0).fit(synthetic)
+    for name, net, lr in (("g", model.g_net, model.config.lr), ("d", model.d_net, model.config.lr_d)):
+        tables, rest = model.optimizers()[name].param_groups
+        assert tables["lr"] == pytest.approx(5 * lr) and rest["lr"] == lr
+        table_ids = {id(m.weight) for m in net.modules() if isinstance(m, torch.nn.Embedding)}
+        assert {id(p) for p in tables["params"]} == table_ids and len(table_ids) == 2
+        assert len(rest["params"]) + 2 == len(list(net.parameters()))
+    plain = create("cfgan", **{**FAST, "epochs": 1}, mode="user", negatives=8).fit(synthetic)
+    assert len(plain.optimizers()["g"].param_groups) == 1

@@ -145,9 +145,16 @@ class CFGAN(GANRecommender):
 
         if c.optimizer != "adam":
             raise ConfigError("the sampled game (negatives) trains with Adam only; set optimizer='adam'")
-        opts: dict[str, torch.optim.Optimizer] = {"g": LazyAdam(self.g_net.parameters(), lr=c.lr, weight_decay=c.reg_g)}
+        def groups(net: torch.nn.Module, lr: float) -> list[dict[str, object]]:
+            if c.table_lr_scale == 1.0:  # one group (as checkpoints written before the option)
+                return [{"params": list(net.parameters())}]
+            tables = [m.weight for m in net.modules() if isinstance(m, torch.nn.Embedding)]
+            rest = [p for p in net.parameters() if all(p is not t for t in tables)]
+            return [{"params": tables, "lr": lr * c.table_lr_scale}, {"params": rest}]
+
+        opts: dict[str, torch.optim.Optimizer] = {"g": LazyAdam(groups(self.g_net, c.lr), lr=c.lr, weight_decay=c.reg_g)}
         if self.d_net is not None:
-            opts["d"] = LazyAdam(self.d_net.parameters(), lr=c.lr_d, weight_decay=c.reg_d)
+            opts["d"] = LazyAdam(groups(self.d_net, c.lr_d), lr=c.lr_d, weight_decay=c.reg_d)
         return opts
 
     def _fit(self, train: Interactions, valid: Interactions | None, **kw: object) -> None:

@@ -65,6 +65,11 @@ class CFGANConfig(GANConfig):
     dense expectation) and the networks are evaluated on observed entries and these columns
     only, so a step costs ``batch x (observed + m) x hidden``. See
     :mod:`advrec.models._cfgan_sampled`."""
+    table_lr_scale: float = Field(1.0, gt=0)
+    """Sampled game only: the per-column tables learn at ``lr x table_lr_scale`` (``lr_d x ...`` in
+    D). A column's rows are updated only in mini-batches whose pool or observed entries hold it,
+    about ``m / columns`` of them, so with small pools they move far less per round than the dense
+    game's weights; a scale near ``columns / m`` compensates (choose it on validation)."""
     epochs: int = Field(250, ge=1)
     """Rounds of (d_steps D passes, g_steps G passes). Code: epochs = 1000 G passes / step_G = 4."""
     batch_size: int = Field(32, ge=1)
