@@ -98,6 +98,16 @@ def test_variants_equal_separate_evaluations(case: tuple[TableModel, np.ndarray,
         for m in alone.per_user:
             np.testing.assert_array_equal(got[key].per_user[m], alone.per_user[m], err_msg=f"{key} {m}")
         assert got[key].summary == alone.summary
+    calls = []
+
+    def first_chunk_only(chunk: np.ndarray):
+        calls.append(1)
+        return [("x", torch.from_numpy(table[chunk]))] if len(calls) == 1 else []
+
+    with pytest.raises(AdvrecError, match="not yielded for every chunk"):
+        ev.evaluate_variants(model, split.train, split.test, first_chunk_only)
+    with pytest.raises(AdvrecError, match="shape"):
+        ev.evaluate_variants(model, split.train, split.test, lambda chunk: [("x", torch.zeros(1, 1))])
 
 
 def test_only_users_with_test_items_and_model_table_untouched(case: tuple[TableModel, np.ndarray, Split]) -> None:

@@ -214,6 +214,9 @@ class Evaluator:
                 if var not in accs:
                     accs[var] = BeyondAccumulator(self.ks, item_users, int(np.count_nonzero(np.diff(excl.indptr))),
                                                   feats) if self.beyond else None
+                if tuple(scores.shape) != (len(chunk), n_items):
+                    raise AdvrecError(f"{model.name}: variant {var!r} scored shape {tuple(scores.shape)}, "
+                                      f"expected {(len(chunk), n_items)}")
                 scores = finite_scores(model, chunk, scores)
                 for key, vec in self._chunk(scores, chunk, excl, rel, accs[var]).items():
                     parts.setdefault(var, {}).setdefault(key, []).append(vec)
@@ -221,6 +224,8 @@ class Evaluator:
         out = {}
         for var, got in parts.items():
             per_user = {k: np.concatenate(v) for k, v in got.items()}
+            if any(len(v) != len(users) for v in per_user.values()):
+                raise AdvrecError(f"{model.name}: variant {var!r} was not yielded for every chunk of users")
             summary = {k: _nanmean(v) for k, v in per_user.items()}
             acc = accs[var]
             if acc is not None:
