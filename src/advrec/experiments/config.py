@@ -10,6 +10,7 @@ Example
     ks = [20]
     baseline = "ease"          # label of the model the others are tested against
     metric = "ndcg@20"         # metric of the significance tests (and of tuning)
+    checkpoint_every = 10      # iterative fits checkpoint every 10 epochs (default), so a rerun resumes
 
     [[models]]
     name = "ease"              # registered model name
@@ -21,9 +22,10 @@ Example
     tune = 20                  # optional: Optuna trials on validation data first
     tune_once = true           # optional: tune on the first seed only, refit the others
 
-Run with ``advrec run FILE [--jobs N] [--baseline LABEL] [--out DIR]``: finished runs are
-reused, unfinished ones can go to N worker processes, and ``--baseline`` tests against
-another model without re-running anything.
+Run with ``advrec run FILE [--jobs N] [--baseline LABEL] [--out DIR] [--status]``: finished
+runs are reused, interrupted fits and tuning trials resume from their checkpoints, unfinished
+runs can go to N worker processes, ``--baseline`` tests against another model without
+re-running anything, and ``--status`` shows what is done, in progress or pending.
 """
 
 from __future__ import annotations
