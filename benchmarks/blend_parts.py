@@ -36,7 +36,7 @@ def generator_alone(run_dir: Path, dataset: str, split: str | None, seed: int, k
         raise SystemExit(f"{run_dir}: the test split rebuilt here differs from the run's; refusing to compare")
     model = Recommender.load(run_dir)
     model.set_blend_weight(0.0)  # type: ignore[attr-defined]
-    res = evaluate(model, sp.train_full(), sp.test, ks=(k,))
+    res = evaluate(model, sp.train_full(), sp.test, ks=(k,), metrics=TABLE_METRICS, beyond=False)
     return res.summary, pd.Series(res.per_user[f"ndcg@{k}"], index=res.users)
 
 
