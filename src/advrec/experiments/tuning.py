@@ -190,7 +190,7 @@ def tune(
         history = getattr(rec, "history", None)
         if history:  # what the trial cost (a resumed trial's history includes the rounds run before)
             trial.set_user_attr("epochs_run", len(history))
-            trial.set_user_attr("train_seconds", round(sum(h.get("seconds", 0.0) for h in history), 1))
+            trial.set_user_attr("train_seconds", float(sum(h.get("seconds", 0.0) for h in history)))
         res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),), **narrow)
         if metric not in res.summary:
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
