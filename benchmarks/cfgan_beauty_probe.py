@@ -35,7 +35,12 @@ import torch
 import torch.nn.functional as F
 
 import advrec.models._cfgan_sampled as sampled
-from advrec.experiments.pipeline import load_cached, machine, parse_assignments, resolve_split
+from advrec.experiments.pipeline import (
+    load_cached,
+    machine,
+    parse_assignments,
+    resolve_split,
+)
 from advrec.models import create
 from advrec.utils.io import atomic_write_text
 
@@ -83,14 +88,14 @@ def render(rows: list[dict]) -> str:
     """The probes as a Markdown table."""
     lines = [
         "# CFGAN's sampled game on Amazon-Beauty: does the generator use its condition?", "",
-        "Command: `python benchmarks/cfgan_beauty_probe.py VARIANT --rounds 10 [--set K=V ...]` "
+        ("Command: `python benchmarks/cfgan_beauty_probe.py VARIANT --rounds 10 [--set K=V ...]` "
         "(one line per call; docstring of the script for the variants). Fit on the training part of "
         "the published validation split, seed 0, generator alone on the validation part; one torch "
         "thread, other jobs running beside it (seconds are not timings). For scale: ItemKNN's "
         "validation NDCG@20 is 0.0498 (docs/benchmarks/tuning.md); on test, MostPop 0.0092 and "
         "ItemKNN 0.0559 (seed-0 runs of benchmarks/cfgan_beauty.toml). `h_std_users`: std across "
         "2,000 users of each hidden unit's activation, mean over units; `gen_coverage@20`: share of "
-        "the catalogue in the generated top-20 lists of the diagnostics sample, last round.", "",
+        "the catalogue in the generated top-20 lists of the diagnostics sample, last round."), "",
         "| variant | settings | valid NDCG@20 by round | h_std_users | h_mean | gen_coverage@20 | s |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
@@ -100,8 +105,8 @@ def render(rows: list[dict]) -> str:
         lines.append(f"| {r['variant']} | {sets} | {valid} | {r['h_std_users']:.4f} | {r['h_mean']:.3f} | "
                      f"{r['gen_coverage@20']:.5f} | {r['seconds']:.0f} |")
     if any(r.get("note") for r in rows):
-        lines += ["", "Rows marked in the log with a `note` were run by an earlier copy of this script "
-                  "(the same settings and code path, before it wrote the log itself)."]
+        lines += ["", ("Rows marked in the log with a `note` were run by an earlier copy of this script "
+                  "(the same settings and code path, before it wrote the log itself).")]
     return "\n".join(lines) + "\n"
 
 
