@@ -228,6 +228,9 @@ def test_blend_weight_is_chosen_on_validation_and_saved(synthetic_split, tmp_pat
     w = model.selected_params()["prior_weight"]
     assert scores[w] == max(scores.values()) and model.config.prior_weight == w
     assert model.selected_params()["epochs"] >= 1
+    # every weight's validation score is reported for the record, the chosen one the best
+    reported = model.selection_scores()["prior_weight"]
+    assert {float(k): v for k, v in reported.items()} == scores and reported[f"{w:g}"] == max(reported.values())
     users = np.arange(train.n_users)
     loaded = Recommender.load(model.save(tmp_path / "m"))
     torch.testing.assert_close(loaded.score(users), model.score(users))

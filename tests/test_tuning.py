@@ -64,3 +64,19 @@ def test_tuned_list_parameters_come_back_as_lists(synthetic):
                         base_params={"epochs": 2, "eval_every": 1, "d_hidden": [8], "g_steps": 1, "d_steps": 1})
     assert isinstance(best["g_hidden"], list) and best["g_hidden"][0] in (200, 400, 800)
     get_model_class("cfgan")(**best)
+
+
+def test_tuning_records_the_scores_of_the_candidates_a_fit_chose_among(synthetic):
+    split = make_split(synthetic, "random:0.7", seed=0)
+    fixed = {"epochs": 2, "eval_every": 1, "d_hidden": [8], "g_hidden": [16], "g_steps": 1, "d_steps": 1,
+             "mode": "item", "prior": "ease", "prior_l2": 50.0}
+    best, trials = tune("cfgan", split, 1, seed=0, base_params=fixed)
+    (trial,) = trials
+    grid = trial["selection_scores"]["prior_weight"]
+    assert len(grid) == 21 and trial["selected"]["prior_weight"] == best["prior_weight"]
+    assert grid[f"{best['prior_weight']:g}"] == max(grid.values())
+    # the trial's value is the chosen blend's validation score
+    assert trial["value"] == pytest.approx(max(grid.values()), abs=1e-9)
+    # models that choose nothing on a grid report nothing
+    _, plain = tune("itemknn", split, 1, seed=0)
+    assert "selection_scores" not in plain[0]

@@ -187,6 +187,9 @@ def tune(
         selected = rec.selected_params()  # e.g. the early-stopping epoch
         if selected:
             trial.set_user_attr("selected", selected)
+        scores = rec.selection_scores()  # e.g. the validation score of every blend weight tried
+        if scores:
+            trial.set_user_attr("selection_scores", scores)
         history = getattr(rec, "history", None)
         if history:  # what the trial cost (a resumed trial's history includes the rounds run before)
             trial.set_user_attr("epochs_run", len(history))

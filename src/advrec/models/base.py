@@ -197,6 +197,15 @@ class Recommender(ABC):
         """
         return {}
 
+    def selection_scores(self) -> dict[str, dict[str, float]]:
+        """Validation score of every candidate the last ``fit`` chose among, per choice.
+
+        E.g. ``{"prior_weight": {"0.0": 0.19, "0.05": 0.20, ...}}`` for a blend weight picked
+        on a grid. Tuning records it with the trial, so the choice can be inspected later.
+        The default (nothing chosen on a grid) is empty.
+        """
+        return {}
+
     @property
     def is_fitted(self) -> bool:
         """Whether :meth:`fit` or :meth:`load` has run."""

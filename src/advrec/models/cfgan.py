@@ -355,6 +355,11 @@ class CFGAN(GANRecommender):
             out["prior_weight"] = self._blend_weight
         return out
 
+    def selection_scores(self) -> dict[str, dict[str, float]]:
+        if not self.blend_scores_:
+            return {}
+        return {"prior_weight": {f"{w:g}": float(v) for w, v in sorted(self.blend_scores_.items())}}
+
     def _state(self) -> dict[str, torch.Tensor]:
         out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}
         if self._prior is not None:
