@@ -241,6 +241,27 @@ def test_blend_weight_is_chosen_on_validation_and_saved(synthetic_split, tmp_pat
             scores[w_check], abs=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["user", "item"])
+def test_blend_select_stops_on_the_best_blend(mode, synthetic_split):
+    train, valid = synthetic_split.train, synthetic_split.test
+    kw = dict(FAST, epochs=4, mode=mode, prior="ease", prior_l2=50.0, eval_every=1, patience=10)
+    by_blend = create("cfgan", **kw, blend_select="blend").fit(train, valid)
+    scores = [h["valid_ndcg@20"] for h in by_blend.history]
+    # each evaluation scored the best blend of that round; the best round's weights were restored,
+    # so the final weight search finds that score again
+    assert by_blend.loop_result_.best_score == max(scores) == pytest.approx(max(by_blend.blend_scores_.values()))
+    assert by_blend.selected_params()["epochs"] == 1 + scores.index(max(scores))
+    # the same game (same seed): the generator's rounds are identical, only what is scored differs
+    by_gen = create("cfgan", **kw).fit(train, valid)
+    assert [h["g_loss"] for h in by_gen.history] == [h["g_loss"] for h in by_blend.history]
+    assert all(b >= g - 1e-12 for b, g in zip(scores, [h["valid_ndcg@20"] for h in by_gen.history], strict=True))
+
+
+def test_blend_select_needs_a_blend_prior():
+    with pytest.raises(ConfigError, match="blend_select"):
+        create("cfgan", blend_select="blend")
+
+
 @pytest.mark.parametrize("w, other", [(0.0, "gen"), (1.0, "ease")])
 def test_blend_ends_are_the_two_models(w, other, synthetic):
     from advrec.models.cfgan import blend

@@ -28,6 +28,7 @@ from advrec.models._cfgan_sampled import (
     sample_batch,
 )
 from advrec.models.cfgan_config import CFGANConfig
+from advrec.train.loop import Validator
 
 #: item mode refuses data whose users x items score cache would exceed this (GB)
 MAX_ITEM_CACHE_GB = 8.0
@@ -309,16 +310,16 @@ class CFGAN(GANRecommender):
         assert self._prior is not None
         return self._prior.user_rows(users).to(self.device)
 
-    def _after_fit(self) -> None:
-        """Blend mode with validation data: choose the blend weight on it (stored in the config)."""
-        self._blend_weight = self.config.prior_weight
-        valid = self._valid_for_blend
-        if self._prior is None or self.config.prior_mode != "blend" or valid is None:
-            return
+    def _validator(self, train: Interactions, valid: Interactions) -> Validator:
+        if self.config.blend_select == "generator" or self._prior is None:
+            return super()._validator(train, valid)
+        return lambda model: max(self._blend_search(train, valid).values())
+
+    def _blend_search(self, train: Interactions, valid: Interactions) -> dict[float, float]:
+        """Validation ``valid_metric`` of every blend weight on the grid, in one evaluation pass."""
         from advrec.eval import Evaluator
         from advrec.train.loop import parse_metric
 
-        assert self._train_for_blend is not None
         metric = self.config.valid_metric
         name, k = parse_metric(metric)
         ev = Evaluator(ks=(k,), metrics=(name,), beyond=False)  # only what the choice needs (no AUC sort)
@@ -331,8 +332,17 @@ class CFGAN(GANRecommender):
             for w in weights:
                 yield w, (1.0 - w) * za + w * zb
 
-        results = ev.evaluate_variants(self, self._train_for_blend, valid, variants)
-        scores = {w: float(results[w].summary[metric]) for w in weights}
+        results = ev.evaluate_variants(self, train, valid, variants)
+        return {w: float(results[w].summary[metric]) for w in weights}
+
+    def _after_fit(self) -> None:
+        """Blend mode with validation data: choose the blend weight on it (stored in the config)."""
+        self._blend_weight = self.config.prior_weight
+        valid = self._valid_for_blend
+        if self._prior is None or self.config.prior_mode != "blend" or valid is None:
+            return
+        assert self._train_for_blend is not None
+        scores = self._blend_search(self._train_for_blend, valid)
         self._blend_weight = max(scores, key=lambda w: (scores[w], -w))
         self.config = self.config.model_copy(update={"prior_weight": self._blend_weight})
         self.blend_scores_ = scores

@@ -58,6 +58,11 @@ class CFGANConfig(GANConfig):
     """``"residual"``: the generator outputs ``prior + MLP`` in the game (the MLP starts at 0).
     ``"blend"``: the game is plain CFGAN; recommendations blend the per-user standardised scores of
     the generator and the prior. A fit with validation data picks ``w`` on it (a grid of 21 values)."""
+    blend_select: Literal["generator", "blend"] = "generator"
+    """Blend mode with validation data: what early stopping follows. ``"generator"``: the
+    generator alone, then ``w`` is chosen for the restored generator. ``"blend"``: at each
+    evaluation the best blend over the 21 weights, so the rounds are chosen for the blend (a
+    generator that is weaker alone may complement the prior better)."""
     negatives: int | None = Field(None, ge=1)
     """None: the paper's dense game (whole rows, ZR/PM masks over all unobserved entries).
     An integer ``m``: the sampled game for large catalogues (advrec's extension): each mini-batch
@@ -101,6 +106,8 @@ class CFGANConfig(GANConfig):
             raise ValueError("prior_topk (a sparse prior) works with prior_mode='blend', not 'residual'")
         if self.negatives is not None and self.prior != "none" and self.prior_mode == "residual":
             raise ValueError("negatives (the sampled game) works with prior_mode='blend', not 'residual'")
+        if self.blend_select == "blend" and (self.prior == "none" or self.prior_mode != "blend"):
+            raise ValueError("blend_select='blend' needs a prior in blend mode (prior='ease' or 'itemknn')")
         if self.negatives is not None and self.gan_loss == "wgan-gp":
             raise ValueError("negatives (the sampled game) does not support gan_loss='wgan-gp'")
         return self

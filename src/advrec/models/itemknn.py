@@ -11,7 +11,13 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from advrec.models._linear import RowModel, RowModelConfig
-from advrec.models._sparse import column_blocks, csr_from_state, csr_to_state, dense_rows, topk_columns
+from advrec.models._sparse import (
+    column_blocks,
+    csr_from_state,
+    csr_to_state,
+    dense_rows,
+    topk_columns,
+)
 
 Weighting = Literal["none", "bm25", "tfidf"]
 

@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeVar
 
 import torch
 from pydantic import Field, field_validator
+from typing_extensions import Self
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
@@ -18,6 +19,7 @@ from advrec.train.callbacks import Callback
 from advrec.train.loop import (
     LoopResult,
     LoopSettings,
+    Validator,
     evaluator_validator,
     parse_metric,
     train_loop,
@@ -99,7 +101,7 @@ class TorchRecommender(Recommender):
         self.device = torch.device("cpu")
 
     def fit(
-        self: T,
+        self,
         train: Interactions,
         valid: Interactions | None = None,
         *,
@@ -107,7 +109,7 @@ class TorchRecommender(Recommender):
         callbacks: Sequence[Callback] = (),
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
-    ) -> T:
+    ) -> Self:
         """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` and ``checkpoint_every``
         override the config's.
 
@@ -153,7 +155,7 @@ class TorchRecommender(Recommender):
             same_run=lambda saved: self._same_run(saved, train, valid),
             min_epochs=self._min_epochs(),
         )
-        validate = None if valid is None else evaluator_validator(train, valid, cfg.valid_metric)
+        validate = None if valid is None else self._validator(train, valid)
         self.loop_result_ = train_loop(self, settings, validate, callbacks)
         self._after_fit()
 
@@ -185,6 +187,10 @@ class TorchRecommender(Recommender):
     def _min_epochs(self) -> int:
         """Epochs before which early stopping may not stop (default 0: any time)."""
         return 0
+
+    def _validator(self, train: Interactions, valid: Interactions) -> Validator:
+        """What early stopping maximises: by default ``valid_metric`` of the model as it scores."""
+        return evaluator_validator(train, valid, self.config.valid_metric)
 
     def _after_fit(self) -> None:
         """Hook run once training is over (e.g. cache final embeddings)."""
