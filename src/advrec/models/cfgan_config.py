@@ -61,8 +61,9 @@ class CFGANConfig(GANConfig):
     blend_select: Literal["generator", "blend"] = "generator"
     """Blend mode with validation data: what early stopping follows. ``"generator"``: the
     generator alone, then ``w`` is chosen for the restored generator. ``"blend"``: at each
-    evaluation the best blend over the 21 weights, so the rounds are chosen for the blend (a
-    generator that is weaker alone may complement the prior better)."""
+    evaluation the best blend with ``w < 1`` (one that uses the generator), so the rounds are
+    chosen for the blend (a generator that is weaker alone may complement the prior better);
+    ``w`` is then chosen among all 21 weights."""
     negatives: int | None = Field(None, ge=1)
     """None: the paper's dense game (whole rows, ZR/PM masks over all unobserved entries).
     An integer ``m``: the sampled game for large catalogues (advrec's extension): each mini-batch
