@@ -48,6 +48,11 @@ def test_final_fit_resumes_and_equals_an_uninterrupted_run(tmp_path, synthetic, 
     assert resumed == [0, 0, 4]
     assert again.record["metrics"] == whole.record["metrics"]
     assert cut.record["metrics"] != whole.record["metrics"]
+    # the resumed run's fit time counts the 4 epochs run before the interruption as well
+    assert again.record["resumed_from_epoch"] == 4 and whole.record["resumed_from_epoch"] == 0
+    history = again.model.history
+    assert [h["epoch"] for h in history] == list(range(1, 7))
+    assert again.record["fit_seconds"] >= round(sum(h["seconds"] for h in history), 3) - 1e-3
 
 
 def test_tuning_trials_resume(synthetic, tmp_path, resumed):

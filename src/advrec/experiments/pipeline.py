@@ -51,6 +51,18 @@ def resolve_split(dataset: Any, spec: str | None, seed: int) -> Split:
     return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split)
 
 
+def _seconds_before_resume(rec: Recommender) -> float:
+    """Training seconds of the epochs a resumed fit ran before its resumption (0 if not resumed).
+
+    A resumed fit's wall time covers only its last part; its history (restored from the
+    checkpoint) holds the seconds of every epoch.
+    """
+    loop = getattr(rec, "loop_result_", None)
+    if loop is None or not loop.resumed_from:
+        return 0.0
+    return float(sum(h.get("seconds", 0.0) for h in getattr(rec, "history", []) if h["epoch"] <= loop.resumed_from))
+
+
 def train_and_evaluate(
     model: str,
     dataset: str,
@@ -121,7 +133,7 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     fit_resumable(rec, fit_data, None, checkpoints=None if checkpoints is None else Path(checkpoints) / "final",
                   every=checkpoint_every, show_progress=show_progress)
-    fit_seconds = time.perf_counter() - t0
+    fit_seconds = time.perf_counter() - t0 + _seconds_before_resume(rec)
     t0 = time.perf_counter()
     res = evaluate(rec, fit_data, sp.test, ks=ks, show_progress=show_progress)
     eval_seconds = time.perf_counter() - t0
@@ -133,6 +145,7 @@ def train_and_evaluate(
         "hyperparameters": rec.config.model_dump(mode="json"),
         "tuning": {"trials": len(trials), "history": trials} if trials else None,
         "fit_seconds": round(fit_seconds, 3),
+        "resumed_from_epoch": getattr(getattr(rec, "loop_result_", None), "resumed_from", 0),
         "device": device_label(getattr(rec, "device", torch.device("cpu"))),
         "eval_seconds": round(eval_seconds, 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
