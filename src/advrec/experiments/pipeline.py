@@ -223,7 +223,8 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {model}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"{os.cpu_count()} cores, {model}, torch {torch.__version__} ({n} thread{'' if n == 1 else 's'})"
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
