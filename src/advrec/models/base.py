@@ -14,7 +14,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from typing_extensions import Self
 
 import advrec
 from advrec.data.interactions import Interactions
@@ -103,13 +102,13 @@ class Recommender(ABC):
 
     # -------------------------------------------------------------- public API
     def fit(
-        self,
+        self: R,
         train: Interactions,
         valid: Interactions | None = None,
         *,
         show_progress: bool = False,
         callbacks: Sequence[Callback] = (),
-    ) -> Self:
+    ) -> R:
         """Fit on ``train``; ``valid`` (if given) may drive early stopping.
 
         Parameters

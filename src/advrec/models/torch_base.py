@@ -10,7 +10,6 @@ from typing import Any, Literal, TypeVar
 
 import torch
 from pydantic import Field, field_validator
-from typing_extensions import Self
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
@@ -101,7 +100,7 @@ class TorchRecommender(Recommender):
         self.device = torch.device("cpu")
 
     def fit(
-        self,
+        self: T,
         train: Interactions,
         valid: Interactions | None = None,
         *,
@@ -109,7 +108,7 @@ class TorchRecommender(Recommender):
         callbacks: Sequence[Callback] = (),
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
-    ) -> Self:
+    ) -> T:
         """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` and ``checkpoint_every``
         override the config's.
 
