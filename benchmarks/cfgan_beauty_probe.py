@@ -30,9 +30,7 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 import advrec.models._cfgan_sampled as sampled
 from advrec.experiments.pipeline import (
@@ -71,12 +69,8 @@ def probe(variant: str, rounds: int, extra: dict) -> dict:
     params = {**BASE, "epochs": rounds, **({"reg_g": 0.0} if variant.endswith("noreg") else {}), **extra}
     t0 = time.perf_counter()
     model = create("cfgan", **params).fit(split.train, split.test)
-    rows = split.train.csr[:2000]
     with torch.no_grad():
-        g = model.g_net
-        cols = torch.from_numpy(rows.indices.astype(np.int64))
-        offsets = torch.from_numpy(rows.indptr[:-1].astype(np.int64))
-        h = g.trunk(F.embedding_bag(cols, g.inp.weight, offsets, mode="sum") + g.in_bias)
+        h = model.g_net.hidden_rows(split.train.csr[:2000])
     return {"variant": variant, "settings": extra, "rounds": rounds,
             "valid": [(r["epoch"], r["valid_ndcg@20"]) for r in model.history if "valid_ndcg@20" in r],
             "h_std_users": float(h.std(0).mean()), "h_mean": float(h.mean()),

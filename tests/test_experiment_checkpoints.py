@@ -102,3 +102,16 @@ def test_status_reports_done_in_progress_and_pending(tmp_path, synthetic, capsys
     assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--status"]) == 0
     out = capsys.readouterr().out
     assert "| bpr | 1 | in progress | final: epoch 2 |" in out and "2 done, 1 in progress, 1 pending" in out
+
+
+def test_seconds_before_resume_counts_the_epochs_run_before_the_interruption():
+    from types import SimpleNamespace
+
+    from advrec.experiments.pipeline import _seconds_before_resume
+
+    history = [{"epoch": e, "seconds": 100.0 * e} for e in range(1, 7)]
+    resumed = SimpleNamespace(loop_result_=SimpleNamespace(resumed_from=4), history=history)
+    assert _seconds_before_resume(resumed) == 100.0 + 200.0 + 300.0 + 400.0
+    fresh = SimpleNamespace(loop_result_=SimpleNamespace(resumed_from=0), history=history)
+    assert _seconds_before_resume(fresh) == 0.0
+    assert _seconds_before_resume(SimpleNamespace()) == 0.0  # models without a training loop

@@ -128,14 +128,17 @@ class SparseGenerator(nn.Module):
         h = self.trunk(condition @ self.inp.weight + self.in_bias)
         return h @ self.out.weight.T + self.out_bias
 
-    def forward_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
-        """:meth:`forward` of the rows of a 0/1 CSR matrix, its first layer summed over their
+    def hidden_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
+        """Last hidden layer for the rows of a 0/1 CSR matrix, the first layer summed over their
         nonzeros only (no dense ``rows x columns`` input)."""
         dev = self.in_bias.device
         cols = torch.from_numpy(rows.indices.astype(np.int64)).to(dev)
         offsets = torch.from_numpy(rows.indptr[:-1].astype(np.int64)).to(dev)
-        pre = F.embedding_bag(cols, self.inp.weight, offsets, mode="sum") + self.in_bias
-        return self.trunk(pre) @ self.out.weight.T + self.out_bias
+        return self.trunk(F.embedding_bag(cols, self.inp.weight, offsets, mode="sum") + self.in_bias)
+
+    def forward_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
+        """:meth:`forward` of the rows of a 0/1 CSR matrix (see :meth:`hidden_rows`)."""
+        return self.hidden_rows(rows) @ self.out.weight.T + self.out_bias
 
 
 class SparseDiscriminator(nn.Module):
