@@ -40,6 +40,12 @@ def test_table_holds_seed_means(saved_runs):
     assert "pop_js" in header and "gen_coverage@20" in header
 
 
+def test_small_values_keep_significant_digits():
+    hist = {"m": [[{"epoch": 1, "gen_coverage@20": 0.00035}], [{"epoch": 1, "gen_coverage@20": 0.00037}]]}
+    row = diagnostics_table(hist).splitlines()[2]
+    assert "0.00036 ± 1e-05" in row and "0.000 ±" not in row
+
+
 def test_plot_and_cli(saved_runs, tmp_path, capsys):
     png = plot_curves(load_histories([saved_runs]), tmp_path / "c.png", "t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
