@@ -94,7 +94,9 @@ k = 10
     assert len(result["runs"]) == 4
     rows = {r["model"]: r for r in next(iter(result["tables"].values()))}
     assert rows["itemknn"]["seeds"] == 2 and "vs_baseline" in rows["itemknn"]
-    assert (tmp_path / "res" / "results.md").is_file()
+    # the table names the command that wrote it
+    md = (tmp_path / "res" / "results.md").read_text()
+    assert f"Command: `advrec run {exp} --out {tmp_path / 'res'}`." in md
     # a second run reuses the finished runs and gives the same table
     assert main(["run", str(exp), "--out", str(tmp_path / "res"), "--quiet"]) == 0
     assert capsys.readouterr().out == text

@@ -173,7 +173,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(status_markdown(experiment_status(cfg, args.out)))
         return 0
-    result = run_experiment(cfg, args.out, show_progress=not args.quiet, jobs=args.jobs)
+    command = " ".join(["advrec run", str(args.experiment)]
+                       + ([f"--baseline {args.baseline}"] if args.baseline else [])
+                       + ([f"--out {args.out}"] if args.out else [])
+                       + ([f"--jobs {args.jobs}"] if args.jobs > 1 else []))
+    result = run_experiment(cfg, args.out, show_progress=not args.quiet, jobs=args.jobs, command=command)
     print(to_markdown(cfg, result["tables"]))
     return 0
 

@@ -23,7 +23,8 @@ TABLE_METRICS = ("ndcg", "recall", "precision", "mrr")
 
 
 def run_experiment(
-    cfg: ExperimentConfig, out: str | Path | None = None, *, show_progress: bool = True, jobs: int = 1
+    cfg: ExperimentConfig, out: str | Path | None = None, *, show_progress: bool = True, jobs: int = 1,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Run every (dataset, seed, model) of ``cfg`` and write the results.
 
@@ -31,7 +32,7 @@ def run_experiment(
     folder) are reused, so an interrupted experiment resumes where it stopped.
     With ``jobs > 1`` the unfinished runs go to a pool of that many processes
     first (each gets ``cpu_count // jobs`` threads); the table is then built from
-    their files.
+    their files. ``command``, the command line that ran it, heads the Markdown table.
 
     Raises
     ------
@@ -64,7 +65,7 @@ def run_experiment(
         per_user[(dataset, spec.key, seed)] = vectors
     tables = {d: summarise(cfg, d, runs, per_user) for d in cfg.datasets}
     result = {"config": cfg.model_dump(mode="json"), "versions": versions(), "runs": runs, "tables": tables,
-              "wall_seconds": round(time.perf_counter() - started, 1)}
+              "wall_seconds": round(time.perf_counter() - started, 1), "command": command}
     atomic_write_json(root / "results.json", result)
     atomic_write_text(root / "results.md", to_markdown(cfg, tables, result))
     return result
@@ -189,6 +190,8 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]],
     ks = cfg.ks
     cols = [f"{m}@{k}" for k in ks for m in TABLE_METRICS]
     lines = [f"# {cfg.name}", ""]
+    if result is not None and result.get("command"):
+        lines += [f"Command: `{result['command']}`.", ""]
     if result is not None:
         lines += [f"Machine: {result['versions']['machine']}. Wall time of the whole experiment "
                   f"(finished runs reused): {result['wall_seconds']:.0f} s.", ""]
