@@ -23,7 +23,8 @@ import pandas as pd
 from advrec.eval import evaluate, paired_test, significance_mark
 from advrec.experiments.config import load_experiment
 from advrec.experiments.pipeline import load_cached, machine, resolve_split
-from advrec.experiments.runner import TABLE_METRICS, run_folder
+from advrec.experiments.runner import TABLE_METRICS
+from advrec.experiments.runs import run_folder
 from advrec.models.base import Recommender
 from advrec.utils.io import atomic_write_text
 

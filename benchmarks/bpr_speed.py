@@ -54,8 +54,8 @@ import cornac
 import numpy as np
 import torch
 
-from advrec.data.interactions import Interactions
 from advrec.data.datasets import load_dataset
+from advrec.data.interactions import Interactions
 from advrec.eval import evaluate
 from advrec.models.base import Recommender
 from advrec.models.bpr import BPRMF
@@ -147,7 +147,7 @@ def run_once(s: Setting, train: Interactions, cset: cornac.data.Dataset, epochs:
     """Train once; return (training seconds, setup seconds, threads used, model)."""
     if s.impl == "advrec":
         torch.set_num_threads(s.threads)
-        m = BPRMF(factors=FACTORS, epochs=epochs, batch_size=s.batch, lr=s.lr, reg=s.reg,
+        m = BPRMF(factors=FACTORS, epochs=epochs, batch_size=s.batch, lr=s.lr, l2=s.reg,
                   optimizer=s.optimizer, seed=SEED)
         t0 = time.perf_counter()
         m.fit(train)

@@ -12,7 +12,7 @@ Variants (``VARIANT`` names one; ``K=V`` settings override the base ones):
   base        the experiment's settings
   ginit       the generator's input table initialised for the mean number of active inputs (a
               user's items) instead of the catalogue size (Glorot bound sqrt(6 / (5.5 + hidden)))
-  *_noreg     the same with ``reg_g = 0``
+  *_noreg     the same with ``l2 = 0``
 
 Usage:
     python benchmarks/cfgan_beauty_probe.py base --rounds 10
@@ -32,7 +32,6 @@ from pathlib import Path
 
 import torch
 
-import advrec.models._cfgan_sampled as sampled
 from advrec.experiments.pipeline import (
     load_cached,
     machine,
@@ -40,13 +39,14 @@ from advrec.experiments.pipeline import (
     resolve_split,
 )
 from advrec.models import create
+from advrec.models.cfgan import sampled
 from advrec.utils.io import atomic_write_text
 
 OUT = Path("docs/benchmarks/cfgan_beauty_probe.md")
 LOG = Path("docs/benchmarks/cfgan_beauty_probe.jsonl")
 BASE = {"mode": "user", "negatives": 1024, "batch_size": 1024, "batch_size_d": 1024, "lr": 1e-3,
         "lr_d": 1e-3, "precision": "bf16", "alpha": 0.064, "zr_ratio": 0.54, "pm_ratio": 0.44,
-        "g_hidden": [800], "reg_g": 0.0078, "eval_every": 5, "patience": 10, "seed": 0}
+        "g_hidden": [800], "l2": 0.0078, "eval_every": 5, "patience": 10, "seed": 0}
 
 
 def scale_input_init(mean_active: float) -> None:
@@ -66,7 +66,7 @@ def probe(variant: str, rounds: int, extra: dict) -> dict:
     split = resolve_split(load_cached("amazon-beauty"), None, 0).tuning()
     if variant.startswith("ginit"):
         scale_input_init(len(split.train) / split.train.n_users)
-    params = {**BASE, "epochs": rounds, **({"reg_g": 0.0} if variant.endswith("noreg") else {}), **extra}
+    params = {**BASE, "epochs": rounds, **({"l2": 0.0} if variant.endswith("noreg") else {}), **extra}
     t0 = time.perf_counter()
     model = create("cfgan", **params).fit(split.train, split.test)
     with torch.no_grad():

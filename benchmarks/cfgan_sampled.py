@@ -22,7 +22,12 @@ from pathlib import Path
 
 import torch
 
-from advrec.experiments.pipeline import load_cached, machine, parse_assignments, resolve_split
+from advrec.experiments.pipeline import (
+    load_cached,
+    machine,
+    parse_assignments,
+    resolve_split,
+)
 from advrec.models import create
 from advrec.utils.io import atomic_write_text
 

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from contract import check_contract
 
 from advrec.errors import ConfigError, ModelFileError
 from advrec.models import Recommender, create
-from contract import check_contract
 
 
 def test_pop_contract(synthetic, tmp_path):

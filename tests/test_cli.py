@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import make_synthetic
 
@@ -194,8 +194,8 @@ name = "pop"
 
 
 def test_reuse_tolerates_options_added_at_their_default():
-    from advrec.models.base import same_hyperparameters
     from advrec.models import create
+    from advrec.models.base import same_hyperparameters
 
     cfg = create("bpr", epochs=3).config
     old = cfg.model_dump(mode="json")
@@ -229,7 +229,7 @@ tune_once = true
     runs = {r["seed"]: r for r in json.loads((tmp_path / "r" / "results.json").read_text())["runs"]}
     assert runs[3]["tuning"]["trials"] == 2 and "tuned_on_seed" not in runs[3]
     assert runs[1]["tuning"] is None and runs[1]["tuned_on_seed"] == 3
-    strip = lambda h: {k: v for k, v in h.items() if k != "seed"}  # noqa: E731
+    strip = lambda h: {k: v for k, v in h.items() if k != "seed"}
     assert strip(runs[1]["hyperparameters"]) == strip(runs[3]["hyperparameters"])
 
 
@@ -261,7 +261,7 @@ name = "bpr"
 epochs = 2
 batch_size = 32
 """)
-    import advrec.experiments.runner as runner
+    from advrec.experiments import runs as runner
 
     calls = []
     real = runner.train_and_evaluate

@@ -5,7 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from advrec.data import dataset_info, encode_item_features, encode_user_features, load_dataset
+from advrec.data import (
+    dataset_info,
+    encode_item_features,
+    encode_user_features,
+    load_dataset,
+)
 from advrec.data.movielens_side import read_movies, read_users_dat
 from advrec.errors import DataError
 

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from contract import TableModel
 
 from advrec.data import Interactions
-from contract import TableModel
 from advrec.eval import Evaluator, gini
 
 L3 = math.log2(3)

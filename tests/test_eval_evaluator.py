@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from contract import TableModel
 
 from advrec.data import Interactions, Split
 from advrec.errors import AdvrecError, ConfigError, DataError, LeakageError
 from advrec.eval import EvalResult, Evaluator, evaluate, evaluate_split
-from contract import TableModel
 
 
 def reference(table: np.ndarray, train: Interactions, test: Interactions, k: int) -> dict[str, dict[int, float]]:

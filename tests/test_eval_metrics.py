@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from contract import TableModel
 
 from advrec.data import Interactions
-from contract import TableModel
 from advrec.eval import Evaluator
 from advrec.eval.metrics import auc, cutoff_metrics, top_items
 

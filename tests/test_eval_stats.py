@@ -9,7 +9,15 @@ import pytest
 
 from advrec.data import Interactions
 from advrec.errors import ConfigError
-from advrec.eval import EvalResult, compare, format_mean_std, group_report, mean_std, paired_test, significance_mark
+from advrec.eval import (
+    EvalResult,
+    compare,
+    format_mean_std,
+    group_report,
+    mean_std,
+    paired_test,
+    significance_mark,
+)
 
 
 def test_paired_test_known_vectors() -> None:

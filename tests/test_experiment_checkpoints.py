@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-import advrec.models.torch_base as torch_base
 from advrec.data.splits import make_split
-from advrec.experiments.pipeline import fit_resumable, train_and_evaluate
-from advrec.experiments.runner import run_experiment
 from advrec.experiments.config import ExperimentConfig
+from advrec.experiments.fitting import fit_resumable
+from advrec.experiments.pipeline import train_and_evaluate
+from advrec.experiments.runner import run_experiment
 from advrec.experiments.tuning import tune
+from advrec.models import torch_base
 from advrec.models.registry import create
 
 BPR = {"batch_size": 256, "factors": 8, "eval_every": 2, "patience": None}

@@ -8,12 +8,12 @@ import torch
 from conftest import make_synthetic
 from contract import check_contract
 
-import advrec.models._cfgan_parts as parts
+import advrec.models.cfgan.networks as parts
 from advrec.errors import ConfigError
 from advrec.eval import evaluate
-from advrec.gan.masks import draw_row_seeds, sample_unobserved, splitmix64
 from advrec.models import Recommender, create
 from advrec.models.cfgan import CFGANConfig
+from advrec.models.cfgan.masks import draw_row_seeds, sample_unobserved, splitmix64
 
 FAST = dict(epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16)
 LEARN = dict(epochs=20, lr=0.01, lr_d=0.01, g_hidden=[32], d_hidden=[16])
@@ -49,7 +49,7 @@ def test_defaults_are_the_original_ml100k_values():
     c = CFGANConfig()
     assert (c.mode, c.scheme, c.zr_ratio, c.pm_ratio, c.alpha) == ("item", "ZP", 0.7, 0.7, 0.03)
     assert (c.g_hidden, c.d_hidden, c.activation) == ([400], [125], "sigmoid")
-    assert (c.lr, c.lr_d, c.reg_g, c.reg_d, c.batch_size, c.batch_size_d) == (1e-4, 1e-4, 1e-3, 0.0, 32, 64)
+    assert (c.lr, c.lr_d, c.l2, c.l2_d, c.batch_size, c.batch_size_d) == (1e-4, 1e-4, 1e-3, 0.0, 32, 64)
     assert (c.g_steps, c.d_steps, c.epochs, c.gan_loss, c.adversarial) == (4, 2, 250, "nonsaturating", True)
 
 
@@ -75,7 +75,7 @@ def test_sample_unobserved_exact_counts_and_no_positive():
 
 @pytest.mark.parametrize("ratio", [0.2, 0.5, 0.8])  # below and above 1/2: both ranking branches
 def test_sample_unobserved_takes_the_smallest_keys(ratio):
-    from advrec.gan.masks import _GOLDEN
+    from advrec.models.cfgan.masks import _GOLDEN
 
     g = torch.Generator().manual_seed(2)
     pos = torch.rand(30, 25, generator=g) < 0.3

@@ -8,10 +8,10 @@ import torch
 from contract import check_contract
 from test_models_cfgan import FAST
 
-import advrec.models._cfgan_prior as prior_mod
+import advrec.models.cfgan.prior as prior_mod
 from advrec.errors import ConfigError
 from advrec.models import Recommender, create
-from advrec.models._cfgan_prior import Prior, prune_columns
+from advrec.models.cfgan.prior import Prior, prune_columns
 
 
 def test_prune_columns_keeps_the_largest_magnitudes():

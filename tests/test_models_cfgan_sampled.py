@@ -11,8 +11,8 @@ from test_models_cfgan import FAST, LEARN, hit_rate, random_split
 
 from advrec.errors import ConfigError
 from advrec.models import create
-from advrec.models._cfgan_parts import densify
-from advrec.models._cfgan_sampled import (
+from advrec.models.cfgan.networks import densify
+from advrec.models.cfgan.sampled import (
     SparseDiscriminator,
     SparseGenerator,
     discriminator_logits,
@@ -140,7 +140,7 @@ def test_sampled_game_needs_adam(synthetic):
 
 
 def test_item_mode_refuses_a_score_cache_too_large(monkeypatch, synthetic):
-    import advrec.models.cfgan as cfgan_mod
+    import advrec.models.cfgan.model as cfgan_mod
 
     monkeypatch.setattr(cfgan_mod, "MAX_ITEM_CACHE_GB", 1e-9)
     with pytest.raises(ConfigError, match="mode='user'"):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from contract import check_contract
 
 from advrec.data import Interactions
 from advrec.errors import ConfigError
 from advrec.models import create
 from advrec.models.itemknn import bm25_weights, item_similarity, tfidf_weights
-from contract import check_contract
 
 # 4 users x 3 items. Item columns: i0 = {u0, u1, u3}, i1 = {u0, u1, u2}, i2 = {u1, u2}.
 # Dot products: <0,1> = 2, <0,2> = 1, <1,2> = 2; squared norms 3, 3, 2.

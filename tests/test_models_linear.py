@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_synthetic
+from contract import check_contract
 
 from advrec.data import Interactions
 from advrec.errors import ConfigError, ModelFileError
 from advrec.models import Recommender, create
 from advrec.models.ease import ease_weights
 from advrec.models.slim import slim_weights
-from conftest import make_synthetic
-from contract import check_contract
 
 
 def _dense(inter: Interactions, binary: bool = True) -> np.ndarray:

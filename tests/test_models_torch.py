@@ -7,6 +7,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from conftest import make_synthetic
+from contract import check_contract
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +16,6 @@ from advrec.errors import ConfigError, DataError
 from advrec.models import Recommender, create
 from advrec.models.lightgcn import SymmetricOperator, normalized_adjacency, propagate
 from advrec.models.sampling import NegativeSampler
-from conftest import make_synthetic
-from contract import check_contract
 
 FAST = {
     "bpr": dict(epochs=4, batch_size=64),
@@ -129,7 +129,7 @@ def test_config_errors():
 # --------------------------------------------------------------------- BPR
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_bpr_closed_form_gradient_matches_autograd(use_bias, synthetic):
-    m = create("bpr", epochs=1, batch_size=64, use_bias=use_bias, reg=0.01).fit(synthetic)
+    m = create("bpr", epochs=1, batch_size=64, use_bias=use_bias, l2=0.01).fit(synthetic)
     u, i, j = torch.tensor([0, 1, 1, 5]), torch.tensor([2, 3, 3, 0]), torch.tensor([7, 9, 9, 3])
     with torch.no_grad():
         loss = m.batch_gradients(u, i, j)

@@ -150,7 +150,7 @@ def test_resume_equals_uninterrupted(tmp_path, with_valid):
     res = train_loop(resumed, LoopSettings(epochs=6, seed=3, checkpoint_dir=tmp_path), validate=val)
     assert res.resumed_from == 3
     torch.testing.assert_close(resumed.w.detach(), full.w.detach(), rtol=0, atol=0)
-    drop = lambda hs: [{k: v for k, v in h.items() if k != "seconds"} for h in hs]  # noqa: E731
+    drop = lambda hs: [{k: v for k, v in h.items() if k != "seconds"} for h in hs]
     assert drop(resumed.history) == drop(full.history)
     if with_valid:
         torch.testing.assert_close(resumed.w.detach(), full.snapshots[2], rtol=0, atol=0)

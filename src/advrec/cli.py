@@ -106,7 +106,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from advrec.data.datasets import dataset_info, dataset_names, fetch_dataset, load_dataset
+    from advrec.data.datasets import (
+        dataset_info,
+        dataset_names,
+        fetch_dataset,
+        load_dataset,
+    )
 
     if args.data_command == "list":
         print("\n".join(dataset_names()))
@@ -133,7 +138,6 @@ def _format_info(info: dict[str, Any], indent: str = "") -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
-
     from advrec.utils.io import safe_name
 
     params = parse_assignments(args.set)
@@ -183,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from advrec.experiments.recommend import recommend_frame
+    from advrec.serving.recommend import recommend_frame
 
     frame = recommend_frame(args.model_dir, users=args.users, k=args.k, exclude_seen=not args.include_seen)
     if args.out:
@@ -197,7 +201,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from advrec.experiments.demo import run_demo
+    from advrec.demo import run_demo
 
     run_demo(models=args.models, seed=args.seed)
     return 0

@@ -19,5 +19,13 @@ class ModelFileError(AdvrecError):
     """A saved model is missing, corrupted or does not match what was asked for."""
 
 
+class CapabilityError(AdvrecError):
+    """A model was asked for something it cannot do (fold-in, embeddings, a warm start ...)."""
+
+
 class LeakageError(DataError):
     """A split leaks test information into training data."""
+
+
+class AdvrecDeprecationWarning(FutureWarning):
+    """An old name or form that still works but will go; shown to users by default."""

@@ -18,10 +18,17 @@ from typing import Any
 
 from advrec.data import lgcn, movielens
 from advrec.data.lastfm import load_lastfm
-from advrec.data.sources import Archive, Dataset, cache_root, describe_folder, find_folder, offline
+from advrec.data.sources import (
+    Archive,
+    Dataset,
+    cache_root,
+    describe_folder,
+    find_folder,
+    offline,
+)
 from advrec.errors import DataError
 
-__all__ = ["Dataset", "DatasetSpec", "dataset_names", "load_dataset", "fetch_dataset", "dataset_info"]
+__all__ = ["Dataset", "DatasetSpec", "dataset_info", "dataset_names", "fetch_dataset", "load_dataset"]
 
 _GL = "https://files.grouplens.org/datasets/movielens"
 # sha256 of the publisher zips, as pinned in tensorflow/datasets (url_checksums/movielens.txt).
@@ -218,7 +225,7 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
         "min": float(vals.min()) if n else None,
         "max": float(vals.max()) if n else None,
         "mean": float(vals.astype(np.float64).mean()) if n else None,
-        "distinct": int(len(distinct)),
+        "distinct": len(distinct),
         "implicit": bool(n and len(distinct) == 1 and distinct[0] == 1.0),
     }
     if len(distinct) <= 20:
@@ -230,8 +237,8 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
         "records": n,
         "users": inter.n_users,
         "items": inter.n_items,
-        "active_users": int(len(inter.active_users())),
-        "active_items": int(len(inter.active_items())),
+        "active_users": len(inter.active_users()),
+        "active_items": len(inter.active_items()),
         "density": n / max(inter.n_users * inter.n_items, 1),
         "values": value,
         "timestamps": ts is not None,

@@ -30,7 +30,12 @@ import pandas as pd
 
 from advrec.data.interactions import Interactions
 from advrec.data.lgcn import encode, unique_ids
-from advrec.data.parsing import check_duplicate_pairs, check_range, check_unique, read_table
+from advrec.data.parsing import (
+    check_duplicate_pairs,
+    check_range,
+    check_unique,
+    read_table,
+)
 from advrec.data.sources import Dataset, source_record
 from advrec.errors import DataError
 

@@ -26,9 +26,14 @@ import numpy as np
 import pandas as pd
 
 from advrec.data.interactions import Interactions
-from advrec.data.parsing import check_duplicate_pairs, check_range, read_source, read_table
+from advrec.data.parsing import (
+    check_duplicate_pairs,
+    check_range,
+    read_source,
+    read_table,
+)
 from advrec.data.sources import Dataset, source_record
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import DataError
 
 PARTS = ("train", "valid", "test")

@@ -39,7 +39,7 @@ from advrec.data.movielens_side import (
 )
 from advrec.data.parsing import check_duplicate_pairs, check_range, read_table
 from advrec.data.sources import Dataset, source_record
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import DataError
 
 RATING_COLS = [("user", "int"), ("item", "int"), ("value", "float"), ("timestamp", "int")]

@@ -22,7 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrec.data.movielens import WHOLE_STARS, Ratings, ratings_to_interactions, read_ratings
+from advrec.data.movielens import (
+    WHOLE_STARS,
+    Ratings,
+    ratings_to_interactions,
+    read_ratings,
+)
 from advrec.data.movielens_side import ML100K_GENRES, read_u_user
 from advrec.data.parsing import check_unique, read_table
 from advrec.data.sources import Dataset

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import DataError
 from advrec.utils.io import sha256_file
 
@@ -138,7 +138,7 @@ def download(url: str, dest: Path, sha256: str, *, timeout: float = DOWNLOAD_TIM
     tmp = Path(tmp_name)
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             while block := resp.read(1 << 20):
                 h.update(block)
                 out.write(block)

@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 
 from advrec.data.interactions import Interactions
-from advrec.data.parsing import check_duplicate_pairs, check_range, read_source, read_table
+from advrec.data.parsing import (
+    check_duplicate_pairs,
+    check_range,
+    read_source,
+    read_table,
+)
 from advrec.data.sources import Dataset, source_record
 from advrec.errors import DataError
 

@@ -9,7 +9,13 @@ from advrec.eval.beyond import BeyondAccumulator, gini
 from advrec.eval.evaluator import EvalResult, Evaluator, evaluate, evaluate_split
 from advrec.eval.groups import group_report
 from advrec.eval.metrics import CUTOFF_METRICS, DEFAULT_METRICS
-from advrec.eval.stats import compare, format_mean_std, mean_std, paired_test, significance_mark
+from advrec.eval.stats import (
+    compare,
+    format_mean_std,
+    mean_std,
+    paired_test,
+    significance_mark,
+)
 
 __all__ = [
     "CUTOFF_METRICS",

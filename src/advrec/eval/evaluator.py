@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import AdvrecError, ConfigError, DataError, LeakageError
 from advrec.eval.beyond import BeyondAccumulator, normalise_features
 from advrec.eval.metrics import (

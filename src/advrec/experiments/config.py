@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from advrec.errors import ConfigError
+from advrec.models.base import upgrade_names
 from advrec.models.registry import get_model_class
 
 if sys.version_info >= (3, 11):
@@ -69,7 +70,7 @@ class ModelSpec(BaseModel):
     @model_validator(mode="after")
     def _check_model(self) -> ModelSpec:
         cls = get_model_class(self.name)
-        unknown = set(self.params) - set(cls.config_class.model_fields)
+        unknown = set(upgrade_names(cls.config_class, self.params)) - set(cls.config_class.model_fields)
         if unknown:
             raise ValueError(
                 f"model {self.name!r} has no parameter(s) {sorted(unknown)}; "

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 import advrec
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
+from advrec.experiments.fitting import fit_resumable
+from advrec.experiments.tuning import tune
 from advrec.models.base import Recommender
 from advrec.models.registry import create, default_params, get_model_class
 from advrec.utils.io import atomic_write_json, atomic_write_with
@@ -121,8 +123,6 @@ def train_and_evaluate(
     chosen = {**default_params(model, ds.name), **(params or {}), "seed": seed}
     trials: list[dict[str, Any]] = []
     if tune_trials:
-        from advrec.experiments.tuning import tune
-
         # the search starts from the model's own defaults; only the user's --set values stay fixed
         chosen, trials = tune(model, sp, tune_trials, metric=metric, seed=seed, base_params=params,
                               show_progress=show_progress, checkpoints=checkpoints,
@@ -149,7 +149,7 @@ def train_and_evaluate(
         "device": device_label(getattr(rec, "device", torch.device("cpu"))),
         "eval_seconds": round(eval_seconds, 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
-        "n_test_users": int(len(res.users)),
+        "n_test_users": len(res.users),
         "activity_groups": group_report(res, fit_data, 4, f"ndcg@{ks[0]}").to_dict(orient="records"),
         "data": {
             "source": ds.source,
@@ -166,18 +166,6 @@ def train_and_evaluate(
         atomic_write_json(out_dir / "result.json", record)
         save_per_user(out_dir / "per_user.parquet", res.users, res.per_user)
     return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec)
-
-
-def fit_resumable(rec: Recommender, train: Any, valid: Any = None, *, checkpoints: str | Path | None = None,
-                  every: int = 10, show_progress: bool = False) -> Recommender:
-    """Fit ``rec``; an iterative (PyTorch) model checkpoints into ``checkpoints``
-    every ``every`` epochs and resumes from what it finds there."""
-    from advrec.models.torch_base import TorchRecommender
-
-    if checkpoints is not None and isinstance(rec, TorchRecommender):
-        return rec.fit(train, valid, show_progress=show_progress, checkpoint_dir=checkpoints,
-                       checkpoint_every=every)
-    return rec.fit(train, valid, show_progress=show_progress)
 
 
 def save_per_user(path: Path, users: np.ndarray, per_user: dict[str, np.ndarray]) -> None:

@@ -25,13 +25,13 @@ def run_pool(
     (``tune_once``) is queued as soon as that run has finished, so no worker
     waits for unrelated runs.
     """
-    from advrec.experiments.runner import _reuse, run_folder
+    from advrec.experiments.runs import reuse_run, run_folder
 
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
     pending = [
         (d, s, k) for k, (d, s, spec) in enumerate(todo)
-        if _reuse(run_folder(root, d, spec.key, s), spec, s, cfg.metric) is None
+        if reuse_run(run_folder(root, d, spec.key, s), spec, s, cfg.metric) is None
     ]
     if not pending:
         return
@@ -92,11 +92,11 @@ def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]]
 def _worker(cfg_json: dict[str, Any], root: str, dataset: str, seed: int, label: str, threads: int) -> None:
     import torch
 
-    from advrec.experiments.runner import _fresh, _reuse, run_folder
+    from advrec.experiments.runs import fresh_run, reuse_run, run_folder
 
     torch.set_num_threads(threads)
     cfg = ExperimentConfig.model_validate(cfg_json)
     spec = next(m for m in cfg.models if m.key == label)
     run_dir = run_folder(Path(root), dataset, label, seed)
-    if _reuse(run_dir, spec, seed, cfg.metric) is None:  # another process may have finished it meanwhile
-        _fresh(cfg, dataset, seed, spec, run_dir)
+    if reuse_run(run_dir, spec, seed, cfg.metric) is None:  # another process may have finished it meanwhile
+        fresh_run(cfg, dataset, seed, spec, run_dir)

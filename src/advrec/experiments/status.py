@@ -20,7 +20,7 @@ def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> l
         checkpointed fit (``trial<n>`` of the tuning, ``final``) the epoch reached and
         the best validation score so far.
     """
-    from advrec.experiments.runner import _reuse, run_folder
+    from advrec.experiments.runs import reuse_run, run_folder
 
     root = Path(out or cfg.output or Path("runs") / cfg.name)
     rows = []
@@ -29,7 +29,7 @@ def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> l
             for spec in cfg.models:
                 run_dir = run_folder(root, dataset, spec.key, seed)
                 row: dict[str, Any] = {"dataset": dataset, "model": spec.key, "seed": seed}
-                done = _reuse(run_dir, spec, seed, cfg.metric)
+                done = reuse_run(run_dir, spec, seed, cfg.metric)
                 if done is not None:
                     row.update(state="done", detail=f"{cfg.metric} {done[0]['metrics'][cfg.metric]:.4f}")
                 else:

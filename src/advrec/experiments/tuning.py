@@ -9,10 +9,10 @@ from typing import Any
 
 import optuna
 
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
 from advrec.eval.metrics import DEFAULT_METRICS
-from advrec.experiments.pipeline import fit_resumable
+from advrec.experiments.fitting import fit_resumable
 from advrec.models.registry import create, get_model_class
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
@@ -46,7 +46,7 @@ def _space_bpr(t: optuna.Trial) -> dict[str, Any]:
     return {
         "factors": t.suggest_categorical("factors", [64, 128, 256]),
         "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
-        "reg": t.suggest_float("reg", 1e-3, 5e-2, log=True),
+        "l2": t.suggest_float("l2", 1e-3, 5e-2, log=True),
     }
 
 
@@ -54,7 +54,7 @@ def _space_lightgcn(t: optuna.Trial) -> dict[str, Any]:
     return {
         "layers": t.suggest_int("layers", 1, 4),
         "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
-        "reg": t.suggest_float("reg", 1e-5, 1e-2, log=True),
+        "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
     }
 
 
@@ -75,7 +75,7 @@ def _space_cfgan(t: optuna.Trial) -> dict[str, Any]:
         "zr_ratio": t.suggest_float("zr_ratio", 0.1, 0.9),
         "pm_ratio": t.suggest_float("pm_ratio", 0.1, 0.9),
         "g_hidden": [t.suggest_categorical("g_hidden", [200, 400, 800])],
-        "reg_g": t.suggest_float("reg_g", 1e-5, 1e-2, log=True),
+        "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
     }
 
 
@@ -86,8 +86,8 @@ def _space_irgan(t: optuna.Trial) -> dict[str, Any]:
         "lr_pretrain": t.suggest_float("lr_pretrain", 1e-3, 3e-2, log=True),
         "lr": t.suggest_float("lr", 1e-5, 1e-3, log=True),
         "lr_d": t.suggest_float("lr_d", 1e-4, 1e-2, log=True),
-        "reg_g": t.suggest_float("reg_g", 1e-4, 1e-1, log=True),
-        "reg_d": t.suggest_float("reg_d", 1e-4, 1e-1, log=True),
+        "l2": t.suggest_float("l2", 1e-4, 1e-1, log=True),
+        "l2_d": t.suggest_float("l2_d", 1e-4, 1e-1, log=True),
         "temperature": t.suggest_float("temperature", 0.1, 1.0, log=True),
     }
 

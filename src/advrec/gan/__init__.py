@@ -1,8 +1,7 @@
 """Generic adversarial training: losses, the min-max step, generator heads, diagnostics.
 
-Import :class:`advrec.gan.base.GANRecommender` / :class:`advrec.gan.base.GANConfig`
-from :mod:`advrec.gan.base` (kept out of this namespace to avoid importing the
-models package here).
+Nothing here knows about recommenders: the recommender base of adversarial models
+(:class:`advrec.models.gan_base.GANRecommender`) lives in :mod:`advrec.models.gan_base`.
 """
 
 from advrec.gan.diagnostics import (

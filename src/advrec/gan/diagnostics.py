@@ -29,7 +29,9 @@ def binarize_topk(scores: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
     Ties are broken towards the lower column index. ``k`` is clipped to
     ``[0, n_cols]``.
     """
-    from advrec.eval.metrics import top_items  # lazy: the evaluation package imports the models
+    from advrec.eval.metrics import (
+        top_items,  # lazy: the evaluation package imports the models
+    )
 
     n_rows, n_cols = scores.shape
     kk = torch.as_tensor(k, dtype=torch.long, device=scores.device).expand(n_rows).clamp(0, n_cols)

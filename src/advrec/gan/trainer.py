@@ -4,7 +4,7 @@ A model describes its game through :class:`MinMaxProblem` (its mini-batches and
 the two losses) and calls :func:`minmax_epoch` from its ``train_epoch``; the
 epochs, seeding, early stopping, checkpoints, progress bar and callbacks come
 from :func:`advrec.train.loop.train_loop`, which calls ``train_epoch`` (see
-:class:`advrec.gan.base.GANRecommender`). There is no second epoch loop.
+:class:`advrec.models.gan_base.GANRecommender`). There is no second epoch loop.
 
 Two schedules of the alternating updates:
 

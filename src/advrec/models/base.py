@@ -2,65 +2,43 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from pydantic import ValidationError
 
-import advrec
 from advrec.data.interactions import Interactions
-from advrec.errors import ConfigError, ModelFileError
+from advrec.errors import CapabilityError, ConfigError, DataError
+from advrec.models.config import ModelConfig, format_validation, same_hyperparameters, upgrade_names
+from advrec.models.persistence import FORMAT_VERSION, IDS_FILE, META_FILE, WEIGHTS_FILE, read_meta
 from advrec.train.callbacks import Callback
-from advrec.utils.io import atomic_path, atomic_write_json, read_json
 
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-META_FILE = "meta.json"
-IDS_FILE = "ids.json"
+__all__ = [
+    "CAPABILITIES", "FORMAT_VERSION", "IDS_FILE", "META_FILE", "WEIGHTS_FILE", "ModelConfig", "Recommender",
+    "read_meta", "same_hyperparameters", "upgrade_names",
+]
+
 
 R = TypeVar("R", bound="Recommender")
 
-
-def same_hyperparameters(config: BaseModel, recorded: dict[str, Any] | None, *,
-                         ignore: Iterable[str] = ()) -> bool:
-    """Whether ``config`` equals a recorded one (its JSON form).
-
-    An option added since (absent from the record) counts as equal when it is at its
-    default, so records and checkpoints written before a new option stay usable.
-    Fields in ``ignore`` are not compared.
-    """
-    if recorded is None:
-        return False
-    skip = set(ignore)
-    now = {k: v for k, v in config.model_dump(mode="json").items() if k not in skip}
-    recorded = {k: v for k, v in recorded.items() if k not in skip}
-    fields = type(config).model_fields
-    added = set(now) - set(recorded)
-    defaults = {k: fields[k].get_default(call_default_factory=True) for k in added}
-    if set(recorded) - set(now) or any(now[k] != defaults[k] for k in added):
-        return False
-    return all(now[k] == recorded[k] for k in recorded)
-
-
-class ModelConfig(BaseModel):
-    """Base of every model's typed configuration.
-
-    Unknown keys are errors (a misspelt hyper-parameter must never be silently
-    ignored) and values are validated on construction.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = 0
-    """Seed of every random choice the model makes."""
+#: What a model class may declare in ``Recommender.capabilities`` beyond fit / score / save.
+#: The contract suite (``tests/contract.py``) checks every declared capability for every
+#: registered model; asking an undeclared one raises :class:`CapabilityError`.
+CAPABILITIES: dict[str, str] = {
+    "embeddings": "embeddings() gives (user, item) vectors; score_embeddings() turns any such vectors "
+                  "into scores, differentiably (FGSM / PGD perturb them)",
+    "differentiable": "score(users, grad=True) keeps the autograd graph back to the learned parameters",
+    "warm_start": "fit(train, init=model) starts from a fitted model's parameters (continued training, "
+                  "fine-tuning, a grown id space)",
+    "fold_in": "fold_in(history) scores users outside training from their interactions",
+    "side_features": "fit reads the user / item side features of the training data and saves them "
+                     "with the model",
+}
 
 
 class Recommender(ABC):
@@ -81,6 +59,8 @@ class Recommender(ABC):
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     #: whether the fit depends on ``config.seed``; False: the same data give the same model
     seeded: ClassVar[bool] = True
+    #: the keys of :data:`CAPABILITIES` this class provides
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
@@ -89,7 +69,7 @@ class Recommender(ABC):
             try:
                 config = self.config_class(**params)
             except ValidationError as exc:
-                raise ConfigError(_format_validation(self.name, exc)) from None
+                raise ConfigError(format_validation(self.name, exc)) from None
         elif not isinstance(config, self.config_class):
             raise ConfigError(f"{self.name}: expected {self.config_class.__name__}, got {type(config).__name__}")
         self.config: ModelConfig = config
@@ -99,6 +79,7 @@ class Recommender(ABC):
         self.user_ids: np.ndarray | None = None
         self.item_ids: np.ndarray | None = None
         self.history: list[dict[str, float]] = []
+        self._init: Recommender | None = None
 
     # -------------------------------------------------------------- public API
     def fit(
@@ -108,6 +89,7 @@ class Recommender(ABC):
         *,
         show_progress: bool = False,
         callbacks: Sequence[Callback] = (),
+        init: Recommender | None = None,
     ) -> R:
         """Fit on ``train``; ``valid`` (if given) may drive early stopping.
 
@@ -121,6 +103,11 @@ class Recommender(ABC):
             Show a progress bar on long work.
         callbacks
             Objects called at the end of each epoch (iterative models only).
+        init
+            A fitted model whose parameters start this fit (capability ``warm_start``):
+            the same model loaded from disk to train on, or a model this class declares
+            it can start from. Its id space must be a prefix of ``train``'s (users or
+            items appended since start fresh).
 
         Returns
         -------
@@ -129,26 +116,100 @@ class Recommender(ABC):
         """
         from advrec.utils.seed import seed_everything
 
+        if init is not None:
+            self._check_init(init, train)
+        self._init = init
         seed_everything(self.config.seed)
         self.n_users, self.n_items = train.n_users, train.n_items
         self._seen = train.binary_csr
         self.user_ids, self.item_ids = train.user_ids, train.item_ids
         self.history = []
-        self._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
+        try:
+            self._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
+        finally:
+            self._init = None
         return self
 
-    def score(self, users: np.ndarray | Sequence[int]) -> torch.Tensor:
+    def score(self, users: np.ndarray | Sequence[int], *, grad: bool = False) -> torch.Tensor:
         """Scores of every item for each user index: a ``(len(users), n_items)`` float32 tensor.
 
         The tensor lives on the model's device (the CPU unless a PyTorch model was
-        fit with ``device="cuda"``); loaded models score on the CPU.
+        fit with ``device="cuda"``); loaded models score on the CPU. With ``grad=True``
+        (capability ``differentiable``) the scores keep their autograd graph back to the
+        model's learned parameters, for gradient-based attacks and audits.
         """
         u = self._check_users(users)
-        with torch.no_grad():
-            out = self._score(u)
+        if grad:
+            self.require("differentiable")
+            with torch.enable_grad():
+                out = self._score_grad(u)
+        else:
+            with torch.no_grad():
+                out = self._score(u)
         out = torch.as_tensor(out, dtype=torch.float32)
         if out.shape != (len(u), self.n_items):
             raise RuntimeError(f"{self.name}: score returned shape {tuple(out.shape)}")
+        return out
+
+    # ------------------------------------------------------------ capabilities
+    def require(self, capability: str) -> None:
+        """Raise :class:`CapabilityError` unless this model declares ``capability``."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; known: {sorted(CAPABILITIES)}")
+        if capability not in self.capabilities:
+            have = ", ".join(sorted(self.capabilities)) or "none"
+            raise CapabilityError(f"model {self.name!r} does not support {capability} "
+                                  f"({CAPABILITIES[capability]}); its capabilities: {have}")
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(user_vectors (n_users, d), item_vectors (n_items, d))`` that the model scores with.
+
+        Detached copies: changing them does not change the model. ``score_embeddings`` of
+        them gives ``score`` of every user (capability ``embeddings``).
+        """
+        self.require("embeddings")
+        self._require_fitted()
+        u, i = self._embeddings()
+        return u.detach().clone(), i.detach().clone()
+
+    def score_embeddings(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        """Scores ``(len(user_vectors), len(item_vectors))`` of the given vectors, differentiably.
+
+        The model's own scoring rule (a dot product plus the item bias, if any) applied
+        to vectors from :meth:`embeddings`, perturbed or not; gradients flow to the inputs.
+        """
+        self.require("embeddings")
+        self._require_fitted()
+        return self._score_embeddings(user_vectors, item_vectors)
+
+    def fold_in(self, history: sp.spmatrix | np.ndarray,
+                user_features: np.ndarray | None = None) -> torch.Tensor:
+        """Scores ``(n, n_items)`` for ``n`` users outside the training data, from their interactions.
+
+        Parameters
+        ----------
+        history
+            ``(n, n_items)`` interactions of the new users over the model's item space
+            (non-zero = interacted), e.g. the revealed items of cold users.
+        user_features
+            ``(n, d)`` side features of the new users, encoded as in training (models with
+            ``side_features`` that read them; others ignore it).
+
+        Raises
+        ------
+        CapabilityError
+            If the model cannot score users it was not trained on.
+        """
+        self.require("fold_in")
+        self._require_fitted()
+        rows = sp.csr_matrix(history, dtype=np.float32)
+        if rows.shape[1] != self.n_items:
+            raise DataError(f"{self.name}: fold_in history has {rows.shape[1]} item columns, "
+                            f"the model {self.n_items} items")
+        with torch.no_grad():
+            out = torch.as_tensor(self._fold_in(rows, user_features), dtype=torch.float32)
+        if out.shape != (rows.shape[0], self.n_items):
+            raise RuntimeError(f"{self.name}: fold_in returned shape {tuple(out.shape)}")
         return out
 
     def recommend(
@@ -214,30 +275,9 @@ class Recommender(ABC):
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
         """Save to directory ``path`` as ``model.safetensors`` plus ``meta.json`` (atomic writes)."""
-        self._require_fitted()
-        assert self._seen is not None
-        out = Path(path)
-        tensors = {f"state.{k}": torch.as_tensor(v).detach().cpu().contiguous() for k, v in self._state().items()}
-        tensors["seen.indptr"] = torch.from_numpy(self._seen.indptr.astype(np.int64))
-        tensors["seen.indices"] = torch.from_numpy(self._seen.indices.astype(np.int64))
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "model": self.name,
-            "config": self.config.model_dump(mode="json"),
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "history": self.history,
-            "versions": {"advrec": advrec.__version__, "torch": torch.__version__, "numpy": np.__version__},
-            "extra": extra_meta or {},
-        }
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / WEIGHTS_FILE) as tmp:
-            save_file(tensors, str(tmp), metadata={"model": self.name})
-        if self.user_ids is not None and self.item_ids is not None:
-            ids = {"users": self.user_ids.tolist(), "items": self.item_ids.tolist()}
-            atomic_write_json(out / IDS_FILE, ids)
-        atomic_write_json(out / META_FILE, meta)
-        return out
+        from advrec.models.persistence import save_model
+
+        return save_model(self, Path(path), extra_meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
@@ -251,36 +291,9 @@ class Recommender(ABC):
         ModelFileError
             If files are missing, corrupted, or of another model or format.
         """
-        from advrec.models.registry import get_model_class
+        from advrec.models.persistence import load_model
 
-        d = Path(path)
-        meta = read_meta(d)
-        saved = meta.get("model")
-        if cls is not Recommender and saved != cls.name:
-            raise ModelFileError(f"{d}: holds a {saved!r} model, not {cls.name!r}")
-        klass = get_model_class(str(saved))
-        try:
-            model = klass(**meta["config"])
-        except ConfigError as exc:
-            raise ModelFileError(f"{d / META_FILE}: bad config: {exc}") from None
-        try:
-            tensors = load_file(str(d / WEIGHTS_FILE))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelFileError(f"{d / WEIGHTS_FILE}: cannot read weights ({exc})") from None
-        n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
-        try:
-            indptr = tensors.pop("seen.indptr").numpy()
-            indices = tensors.pop("seen.indices").numpy()
-            seen = sp.csr_matrix(
-                (np.ones(len(indices), np.float32), indices, indptr), shape=(n_users, n_items)
-            )
-            model.n_users, model.n_items, model._seen = n_users, n_items, seen
-            model.history = list(meta.get("history", []))
-            model._set_state({k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")})
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{d}: weights do not match the metadata ({exc})") from None
-        model.user_ids, model.item_ids = _read_ids(d, n_users, n_items)
-        return model
+        return load_model(cls, Path(path))
 
     # ------------------------------------------------------- for subclasses
     @abstractmethod
@@ -306,6 +319,45 @@ class Recommender(ABC):
     def _set_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`_state` returned (raise KeyError/ValueError on mismatch)."""
 
+    # ---------------------------------------- capability hooks (declared ones only)
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        """``_score`` with the autograd graph kept (``differentiable``)."""
+        raise NotImplementedError
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The user and item vectors of scoring (``embeddings``)."""
+        raise NotImplementedError
+
+    def _score_embeddings(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        """Default scoring rule of embedding models: the dot product."""
+        return user_vectors @ item_vectors.T
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor | np.ndarray:
+        """Scores of new users from their interaction rows (``fold_in``)."""
+        raise NotImplementedError
+
+    def _warm_start(self, init: Recommender) -> None:
+        """Copy ``init``'s parameters into the freshly built ones (``warm_start``)."""
+        raise NotImplementedError
+
+    #: registered names of other models whose fitted parameters this class can start from
+    warm_start_from: ClassVar[tuple[str, ...]] = ()
+
+    def _check_init(self, init: Recommender, train: Interactions) -> None:
+        self.require("warm_start")
+        if not init.is_fitted:
+            raise CapabilityError(f"{self.name}: init model {init.name!r} is not fitted")
+        if init.name != self.name and init.name not in self.warm_start_from:
+            ok = ", ".join((self.name, *self.warm_start_from))
+            raise CapabilityError(f"{self.name}: cannot start from a {init.name!r} model (only from: {ok})")
+        if init.n_users > train.n_users or init.n_items > train.n_items:
+            raise DataError(f"{self.name}: init model has {init.n_users} users / {init.n_items} items, more "
+                            f"than the training data ({train.n_users} / {train.n_items})")
+        for label, old, new in (("user", init.user_ids, train.user_ids), ("item", init.item_ids, train.item_ids)):
+            if old is not None and not np.array_equal(old, new[: len(old)]):
+                raise DataError(f"{self.name}: the init model's {label} ids are not a prefix of the training "
+                                f"data's (warm starts need the same id space, optionally grown at the end)")
+
     # ---------------------------------------------------------------- helpers
     def _require_fitted(self) -> None:
         if self._seen is None:
@@ -321,39 +373,3 @@ class Recommender(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
         return f"{type(self).__name__}({params})"
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """Read and check ``meta.json`` of a saved model directory."""
-    f = path / META_FILE
-    if not f.is_file():
-        raise ModelFileError(f"{path}: not a saved advrec model (no {META_FILE})")
-    meta = read_json(f, "metadata")
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{f}: unsupported format (expected format_version {FORMAT_VERSION})")
-    for key in ("model", "config", "n_users", "n_items"):
-        if key not in meta:
-            raise ModelFileError(f"{f}: missing field {key!r}")
-    return meta
-
-
-def _read_ids(path: Path, n_users: int, n_items: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    f = path / IDS_FILE
-    if not f.is_file():
-        return None, None
-    try:
-        ids = json.loads(f.read_text(encoding="utf-8"))
-        users, items = np.asarray(ids["users"]), np.asarray(ids["items"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{f}: corrupted id vocabulary ({exc})") from None
-    if len(users) != n_users or len(items) != n_items:
-        raise ModelFileError(f"{f}: {len(users)} users / {len(items)} items, expected {n_users} / {n_items}")
-    return users, items
-
-
-def _format_validation(name: str, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "config"
-        parts.append(f"{loc}: {err['msg']}")
-    return f"{name}: invalid parameters: " + "; ".join(parts)

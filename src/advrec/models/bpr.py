@@ -14,9 +14,11 @@ from advrec.models.torch_base import TorchConfig, TorchRecommender
 class BPRConfig(TorchConfig):
     """Hyper-parameters of :class:`BPRMF`."""
 
+    renamed = {"reg": "l2"}
+
     factors: int = Field(64, ge=1)
     """Embedding size."""
-    reg: float = Field(1e-4, ge=0)
+    l2: float = Field(1e-4, ge=0)
     """L2 weight on the embeddings (and biases) of each sampled triple."""
     use_bias: bool = True
     """Learn an item bias added to every score."""
@@ -31,7 +33,7 @@ class BPRMF(TorchRecommender):
     ``u``, one of their items ``i`` and a uniformly sampled item ``j`` they have
     not interacted with, the mean of::
 
-        ln sigmoid(s(u, i) - s(u, j)) - reg * (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2)
+        ln sigmoid(s(u, i) - s(u, j)) - l2 * (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2)
 
     Each epoch visits every training pair once, in random order. Gradients are
     computed in closed form (no autograd) and applied by Adam or SGD, which makes
@@ -43,7 +45,7 @@ class BPRMF(TorchRecommender):
         name = "bpr"
         factors = 64
         lr = 0.001
-        reg = 0.0001
+        l2 = 0.0001
         batch_size = 4096
         epochs = 100
     """
@@ -96,7 +98,7 @@ class BPRMF(TorchRecommender):
             The batch loss (mean over triples, regularisation included).
         """
         n = len(u)
-        lam = self.config.reg
+        lam = self.config.l2
         ws = self._workspace(n)
         pu, qi, qj, diff = ws["pu"], ws["qi"], ws["qj"], ws["diff"]
         emb_u, emb_i = self.user_emb.detach(), self.item_emb.detach()

@@ -3,6 +3,7 @@ of items against a pointwise discriminator, both matrix factorisations."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Literal
 
@@ -13,9 +14,9 @@ from pydantic import Field
 from torch import nn
 
 from advrec.data.interactions import Interactions
-from advrec.gan.base import GANConfig, GANRecommender
 from advrec.gan.diagnostics import profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
+from advrec.models.gan_base import GANConfig, GANRecommender
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import make_optimizer
 
@@ -31,10 +32,13 @@ class IRGANConfig(GANConfig):
     training data only).
     """
 
+    renamed = {"reg_g": "l2", "reg_d": "l2_d", "init_scale": ("init_std", lambda a: a / math.sqrt(3.0))}
+
     factors: int = Field(5, ge=1)
     """Embedding size of both networks. Code: EMB_DIM = 5."""
-    init_scale: float = Field(0.05, gt=0)
-    """Embeddings start uniform in [-init_scale, init_scale]. Code: INIT_DELTA = 0.05."""
+    init_std: float = Field(0.05 / math.sqrt(3.0), gt=0)
+    """Standard deviation of the initial embeddings, drawn uniform on ``[-a, a]`` with
+    ``a = sqrt(3) * init_std``. Code: INIT_DELTA = 0.05 (a = 0.05, the default)."""
     temperature: float = Field(0.2, gt=0)
     """tau of the generator's softmax p(i|u) = softmax(g(u, .) / tau). Code: 0.2."""
     sample_lambda: float = Field(0.2, ge=0, lt=1)
@@ -64,17 +68,18 @@ class IRGANConfig(GANConfig):
     """Generator learning rate (Adam) in the adversarial epochs."""
     lr_d: float = Field(1e-3, gt=0)
     """Discriminator learning rate (Adam)."""
-    reg_g: float = Field(1e-4, ge=0)
+    l2: float = Field(1e-4, ge=0)
     """L2 weight on the generator rows of each batch (users, items and biases used)."""
-    reg_d: float = Field(1e-4, ge=0)
+    l2_d: float = Field(1e-4, ge=0)
     """L2 weight on the discriminator rows of each batch."""
 
 
 class MF(nn.Module):
     """Dot-product matrix factorisation with item biases: ``s(u, i) = p_u . q_i + b_i``."""
 
-    def __init__(self, n_users: int, n_items: int, factors: int, scale: float) -> None:
+    def __init__(self, n_users: int, n_items: int, factors: int, std: float) -> None:
         super().__init__()
+        scale = std * math.sqrt(3.0)  # uniform on [-scale, scale] has this std
         self.user = nn.Parameter(torch.empty(n_users, factors).uniform_(-scale, scale))
         self.item = nn.Parameter(torch.empty(n_items, factors).uniform_(-scale, scale))
         self.bias = nn.Parameter(torch.zeros(n_items))
@@ -123,8 +128,8 @@ class IRGAN(GANRecommender):
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:
         c = self.config
-        self.g_net = MF(self.n_users, self.n_items, c.factors, c.init_scale)
-        self.d_net = MF(self.n_users, self.n_items, c.factors, c.init_scale)
+        self.g_net = MF(self.n_users, self.n_items, c.factors, c.init_std)
+        self.d_net = MF(self.n_users, self.n_items, c.factors, c.init_std)
         self._sampler = NegativeSampler(train.binary_csr)
         csr = train.binary_csr
         self._deg = torch.from_numpy(np.diff(csr.indptr).astype(np.int64))
@@ -169,7 +174,7 @@ class IRGAN(GANRecommender):
             with torch.no_grad():
                 best = self.g_net.pair(u[:, None], cand).argmax(1)
             j = cand.gather(1, best[:, None]).squeeze(1)
-            loss = F.softplus(self.g_net.pair(u, j) - self.g_net.pair(u, i)).mean() + c.reg_g * self.g_net.l2(u, i, j)
+            loss = F.softplus(self.g_net.pair(u, j) - self.g_net.pair(u, i)).mean() + c.l2 * self.g_net.l2(u, i, j)
             opt.zero_grad(set_to_none=False)
             loss.backward()
             opt.step()
@@ -206,7 +211,7 @@ class IRGAN(GANRecommender):
     def d_loss(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> DOut:
         u, i, j = batch
         real, fake = self.d_net.pair(u, i), self.d_net.pair(u, j)
-        loss = self.gan_objective().d_loss(real, fake) + self.config.reg_d * self.d_net.l2(u, i, j)
+        loss = self.gan_objective().d_loss(real, fake) + self.config.l2_d * self.d_net.l2(u, i, j)
         return DOut(loss, real.detach(), fake.detach())
 
     def g_batches(self, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -233,7 +238,7 @@ class IRGAN(GANRecommender):
             keep = torch.arange(draw.shape[1])[None, :] < counts[:, None]
             reward = 2.0 * torch.sigmoid(self.d_net.pair(users[:, None], draw)) - 1.0
             weight = reward * p.gather(1, draw) / proposal.gather(1, draw)
-        loss = -(weight * logp.gather(1, draw))[keep].mean() + c.reg_g * self.g_net.l2(users)
+        loss = -(weight * logp.gather(1, draw))[keep].mean() + c.l2 * self.g_net.l2(users)
         return GOut(loss, len(users), {"reward": reward[keep].mean()})
 
     def diagnostics(self, epoch: int) -> dict[str, float]:
@@ -253,7 +258,7 @@ class IRGAN(GANRecommender):
 
     def _set_state(self, state: dict[str, torch.Tensor]) -> None:
         c = self.config
-        self.g_net = MF(self.n_users, self.n_items, c.factors, c.init_scale)
-        self.d_net = MF(self.n_users, self.n_items, c.factors, c.init_scale)
+        self.g_net = MF(self.n_users, self.n_items, c.factors, c.init_std)
+        self.d_net = MF(self.n_users, self.n_items, c.factors, c.init_std)
         self.g_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("g.")})
         self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")})

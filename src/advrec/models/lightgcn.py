@@ -19,11 +19,13 @@ from advrec.models.torch_base import TorchConfig, TorchRecommender
 class LightGCNConfig(TorchConfig):
     """Hyper-parameters of :class:`LightGCN` (defaults of the paper)."""
 
+    renamed = {"reg": "l2"}
+
     factors: int = Field(64, ge=1)
     """Embedding size."""
     layers: int = Field(3, ge=0)
     """Propagation layers K (0 gives BPR-MF without biases)."""
-    reg: float = Field(1e-4, ge=0)
+    l2: float = Field(1e-4, ge=0)
     """L2 weight on the ego (layer-0) embeddings of each sampled triple."""
     init_std: float = Field(0.1, gt=0)
     """Standard deviation of the normal initialisation of the ego embeddings."""
@@ -114,7 +116,7 @@ class LightGCN(TorchRecommender):
     final embedding is the mean of all layers and ``s(u, i) = e_u . e_i``. Training
     minimises the BPR loss over triples (user, item, sampled non-item)::
 
-        mean[-ln sigmoid(s(u, i) - s(u, j))] + reg * mean[|e0_u|^2 + |e0_i|^2 + |e0_j|^2]
+        mean[-ln sigmoid(s(u, i) - s(u, j))] + l2 * mean[|e0_u|^2 + |e0_i|^2 + |e0_j|^2]
 
     with the L2 term on the ego embeddings of the batch. After training the
     propagated embeddings are cached and saved, so a loaded model scores without
@@ -126,7 +128,7 @@ class LightGCN(TorchRecommender):
         name = "lightgcn"
         factors = 64
         layers = 3
-        reg = 0.0001
+        l2 = 0.0001
         lr = 0.001
         batch_size = 2048
         epochs = 400
@@ -175,8 +177,8 @@ class LightGCN(TorchRecommender):
         x = (eu * (ei - ej)).sum(1)
         nodes = torch.cat([u, i, j])
         ego = self.ego.index_select(0, nodes)
-        reg = ego.square().sum() / len(u)
-        return F.softplus(-x).mean() + self.config.reg * reg
+        sq = ego.square().sum() / len(u)
+        return F.softplus(-x).mean() + self.config.l2 * sq
 
     # -------------------------------------------------------------- scoring
     def _final_embeddings(self) -> torch.Tensor:

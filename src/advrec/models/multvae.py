@@ -25,7 +25,7 @@ class MultVAEConfig(TorchConfig):
     """Updates over which the KL weight grows linearly from 0 (0: constant ``anneal_cap``)."""
     anneal_cap: float = Field(0.2, ge=0)
     """Largest KL weight (beta)."""
-    weight_decay: float = Field(0.0, ge=0)
+    l2: float = Field(0.0, ge=0)
     """L2 penalty of the optimiser on all weights."""
     batch_size: int = Field(500, ge=1)
     """Users per step."""
@@ -122,7 +122,7 @@ class MultVAE(TorchRecommender):
 
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {"main": make_optimizer(self.net.parameters(), c.optimizer, c.lr, c.weight_decay)}
+        return {"main": make_optimizer(self.net.parameters(), c.optimizer, c.lr, c.l2)}
 
     def train_tensors(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = dict(self.net.named_parameters())

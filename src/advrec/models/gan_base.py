@@ -24,18 +24,20 @@ class GANConfig(TorchConfig):
     """Training settings shared by adversarial models.
 
     ``lr`` and ``batch_size`` (inherited) are the generator's; the discriminator
-    has its own ``lr_d`` and ``batch_size_d``. ``reg_g`` / ``reg_d`` are L2
+    has its own ``lr_d`` and ``batch_size_d``. ``l2`` / ``l2_d`` are L2
     coefficients applied as the optimiser's (coupled) weight decay, i.e. the
-    gradient of ``reg * ||theta||^2 / 2`` (TensorFlow's ``reg * l2_loss``).
+    gradient of ``l2 * ||theta||^2 / 2`` (TensorFlow's ``reg * l2_loss``).
     """
 
     lr_d: float = Field(1e-4, gt=0)
     """Learning rate of the discriminator."""
     batch_size_d: int = Field(64, ge=1)
     """Rows per discriminator mini-batch."""
-    reg_g: float = Field(0.0, ge=0)
+    renamed = {"reg_g": "l2", "reg_d": "l2_d"}
+
+    l2: float = Field(0.0, ge=0)
     """L2 coefficient of the generator's weights."""
-    reg_d: float = Field(0.0, ge=0)
+    l2_d: float = Field(0.0, ge=0)
     """L2 coefficient of the discriminator's weights."""
     d_steps: int = Field(1, ge=0)
     """Discriminator updates (or passes, schedule "pass") per round."""
@@ -151,7 +153,7 @@ class GANRecommender(TorchRecommender):
 
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        opts = {"g": make_optimizer(self.g_net.parameters(), c.optimizer, c.lr, c.reg_g)}
+        opts = {"g": make_optimizer(self.g_net.parameters(), c.optimizer, c.lr, c.l2)}
         if self.d_net is not None:
-            opts["d"] = make_optimizer(self.d_net.parameters(), c.optimizer, c.lr_d, c.reg_d)
+            opts["d"] = make_optimizer(self.d_net.parameters(), c.optimizer, c.lr_d, c.l2_d)
         return opts

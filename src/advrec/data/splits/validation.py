@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
-from advrec.data.splits_cold import _hold_out_users
-from advrec.data.splits_util import (
+from advrec.data.splits.arrays import (
     TAG_VALID,
     check_by,
     check_fraction,
@@ -20,6 +18,8 @@ from advrec.data.splits_util import (
     round_half_up,
     user_ranks,
 )
+from advrec.data.splits.cold import _hold_out_users
+from advrec.data.splits.split import Split
 from advrec.errors import ConfigError, DataError
 
 
@@ -161,5 +161,5 @@ def _global_cut(train: Interactions, ratio: float) -> tuple[np.ndarray, int]:
 
 def _rename(part: Interactions, label: str) -> str:
     """``"data/train"`` -> ``"data/<label>"``; other names get ``/<label>`` appended."""
-    base = part.name[: -len("/train")] if part.name.endswith("/train") else part.name
+    base = part.name.removesuffix("/train")
     return f"{base}/{label}"

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from advrec.gan.base import GANConfig
+from advrec.models.gan_base import GANConfig
 
 __all__ = ["CFGANConfig"]
 
@@ -70,7 +70,7 @@ class CFGANConfig(GANConfig):
     draws ``m`` columns, the rows' ZR/PM negatives are drawn among them (ZR reweighted to its
     dense expectation) and the networks are evaluated on observed entries and these columns
     only, so a step costs ``batch x (observed + m) x hidden``. See
-    :mod:`advrec.models._cfgan_sampled`."""
+    :mod:`advrec.models.cfgan.sampled`."""
     table_lr_scale: float = Field(1.0, gt=0)
     """Sampled game only: the per-column tables learn at ``lr x table_lr_scale`` (``lr_d x ...`` in
     D). A column's rows are updated only in mini-batches whose pool or observed entries hold it,
@@ -86,9 +86,9 @@ class CFGANConfig(GANConfig):
     """Generator learning rate (Adam). Code: lr_G = 0.0001."""
     lr_d: float = Field(1e-4, gt=0)
     """Discriminator learning rate (Adam). Code: lr_D = 0.0001."""
-    reg_g: float = Field(1e-3, ge=0)
-    """Generator L2 (``reg * l2_loss``). Code: reg_G = 0.001."""
-    reg_d: float = Field(0.0, ge=0)
+    l2: float = Field(1e-3, ge=0)
+    """Generator L2 (``l2 * l2_loss``). Code: reg_G = 0.001."""
+    l2_d: float = Field(0.0, ge=0)
     """Discriminator L2. Code: reg_D = 0."""
     g_steps: int = Field(4, ge=1)
     """Generator passes per round. Code: step_G = 4."""

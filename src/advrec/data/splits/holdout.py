@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
-from advrec.data.splits_util import (
+from advrec.data.splits.arrays import (
     TAG_LOO,
     TAG_RANDOM,
     check_by,
@@ -16,6 +15,7 @@ from advrec.data.splits_util import (
     round_half_up,
     user_ranks,
 )
+from advrec.data.splits.split import Split
 from advrec.errors import ConfigError, DataError
 
 UNKNOWN_POLICIES = ("keep", "drop")

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 
 from advrec.data.interactions import Interactions
-from advrec.models._cfgan_parts import DENSE_LIMIT
+from advrec.models.cfgan.networks import DENSE_LIMIT
 
 
 def prune_columns(b: np.ndarray, k: int) -> sp.csc_matrix:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
-from advrec.data.splits_util import (
+from advrec.data.splits.arrays import (
     BY_CHOICES,
     TAG_COLD_ITEMS,
     TAG_COLD_USERS,
@@ -18,6 +17,7 @@ from advrec.data.splits_util import (
     rng_for,
     user_ranks,
 )
+from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
 
 
@@ -48,7 +48,7 @@ def cold_items(inter: Interactions, frac: float = 0.2, *, seed: int = 0) -> Spli
         test=inter.subset(test, name=names["test"]),
         cold_items=cold,
         name=f"cold-item:{f:g}",
-        meta={"kind": "cold-item", "frac": f, "seed": int(seed), "n_cold_items": int(len(cold))},
+        meta={"kind": "cold-item", "frac": f, "seed": int(seed), "n_cold_items": len(cold)},
     )
 
 
@@ -129,6 +129,6 @@ def cold_users(
             "reveal": int(reveal),
             "by": by,
             "seed": int(seed),
-            "n_cold_users": int(len(cold)),
+            "n_cold_users": len(cold),
         },
     )

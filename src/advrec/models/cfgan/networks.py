@@ -10,12 +10,21 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from advrec.gan.masks import draw_row_seeds, sample_unobserved
+from advrec.models.cfgan.masks import draw_row_seeds, sample_unobserved
 
 #: above this many rows x columns, row vectors and masks are built per batch
 DENSE_LIMIT = 1 << 26
 
-_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def glorot_linear(a: int, b: int) -> nn.Linear:
+    """``nn.Linear(a, b)`` with Glorot-uniform weights and biases uniform on [-0.01, 0.01] (the original code's)."""
+    lin = nn.Linear(a, b)
+    bound = math.sqrt(6.0 / (a + b))
+    nn.init.uniform_(lin.weight, -bound, bound)
+    nn.init.uniform_(lin.bias, -0.01, 0.01)
+    return lin
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -26,13 +35,9 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
     """
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(pairwise(sizes)):
-        lin = nn.Linear(a, b)
-        bound = math.sqrt(6.0 / (a + b))
-        nn.init.uniform_(lin.weight, -bound, bound)
-        nn.init.uniform_(lin.bias, -0.01, 0.01)
-        layers.append(lin)
+        layers.append(glorot_linear(a, b))
         if k < len(sizes) - 2:
-            layers.append(_ACTIVATIONS[activation]())
+            layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
 
 
@@ -71,7 +76,7 @@ class RowStore:
     """The training row vectors and the epoch's ZR / PM negative masks.
 
     Masks are defined by per-row seeds drawn each epoch
-    (:func:`advrec.gan.masks.sample_unobserved`), so the dense per-epoch cache
+    (:func:`advrec.models.cfgan.masks.sample_unobserved`), so the dense per-epoch cache
     (small data) and the per-batch construction (large data) give the same masks.
     """
 

@@ -6,6 +6,7 @@ and returns a :class:`~advrec.data.Split` that passes ``check_leakage()``.
 See ``docs/splits.md`` for the protocols and rounding rules.
 
 =====================  ========================================================
+``Split``              the split type (``split.py``)
 ``random_holdout``     per-user random holdout (``"random:0.8"``)
 ``leave_one_out``      one held-out record per user (``"loo"``, ``"loo:random"``)
 ``temporal``           one global time cut (``"temporal:0.8"``)
@@ -21,15 +22,17 @@ See ``docs/splits.md`` for the protocols and rounding rules.
 
 from __future__ import annotations
 
-from advrec.data.splits_cold import cold_items, cold_users
-from advrec.data.splits_holdout import leave_one_out, random_holdout, temporal
-from advrec.data.splits_io import load_split, save_split
-from advrec.data.splits_spec import SPEC_GRAMMAR, make_split, parse_spec
-from advrec.data.splits_util import round_half_up
-from advrec.data.splits_valid import carve_validation
+from advrec.data.splits.arrays import round_half_up
+from advrec.data.splits.cold import cold_items, cold_users
+from advrec.data.splits.holdout import leave_one_out, random_holdout, temporal
+from advrec.data.splits.spec import SPEC_GRAMMAR, make_split, parse_spec
+from advrec.data.splits.split import Split
+from advrec.data.splits.storage import load_split, save_split
+from advrec.data.splits.validation import carve_validation
 
 __all__ = [
     "SPEC_GRAMMAR",
+    "Split",
     "carve_validation",
     "cold_items",
     "cold_users",

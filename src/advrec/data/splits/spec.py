@@ -6,11 +6,11 @@ from dataclasses import replace
 from typing import Any
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
-from advrec.data.splits_cold import cold_items, cold_users
-from advrec.data.splits_holdout import leave_one_out, random_holdout, temporal
-from advrec.data.splits_util import duplicate_pairs
-from advrec.data.splits_valid import carve_validation
+from advrec.data.splits.arrays import duplicate_pairs
+from advrec.data.splits.cold import cold_items, cold_users
+from advrec.data.splits.holdout import leave_one_out, random_holdout, temporal
+from advrec.data.splits.split import Split
+from advrec.data.splits.validation import carve_validation
 from advrec.errors import ConfigError, DataError
 
 SPEC_GRAMMAR = (

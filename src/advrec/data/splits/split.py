@@ -182,11 +182,11 @@ class Split:
             if part is not None:
                 out[label] = {
                     "records": len(part),
-                    "users": int(len(part.active_users())),
-                    "items": int(len(part.active_items())),
+                    "users": len(part.active_users()),
+                    "items": len(part.active_items()),
                 }
         for label in ("cold_users", "cold_items", "valid_cold_users", "valid_cold_items"):
             arr = getattr(self, label)
             if arr is not None:
-                out[label] = int(len(arr))
+                out[label] = len(arr)
         return out

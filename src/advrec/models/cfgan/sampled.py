@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advrec.models._cfgan_parts import _ACTIVATIONS
+from advrec.models.cfgan.networks import ACTIVATIONS, glorot_linear
 
 
 class SampledBatch(NamedTuple):
@@ -99,15 +99,11 @@ def _bias(size: int) -> nn.Parameter:
 
 def _trunk(hidden: list[int], activation: str, out: int | None) -> nn.Sequential:
     """Activation, then (linear, activation) between hidden sizes, then a linear head to ``out``."""
-    act = _ACTIVATIONS[activation]
+    act = ACTIVATIONS[activation]
     layers: list[nn.Module] = [act()]
     sizes = [*hidden, out] if out is not None else hidden
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        lin = nn.Linear(a, b)
-        bound = math.sqrt(6.0 / (a + b))
-        nn.init.uniform_(lin.weight, -bound, bound)
-        nn.init.uniform_(lin.bias, -0.01, 0.01)
-        layers.append(lin)
+        layers.append(glorot_linear(a, b))
         if out is None or k < len(sizes) - 2:
             layers.append(act())
     return nn.Sequential(*layers)

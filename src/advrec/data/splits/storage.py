@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from advrec.data.interactions import Interactions
-from advrec.data.split import Split
+from advrec.data.splits.split import Split
 from advrec.errors import DataError
 from advrec.utils.io import atomic_write_json, sha256_file
 

@@ -10,16 +10,16 @@ import torch
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
-from advrec.gan.base import GANRecommender
 from advrec.gan.diagnostics import (
     mean_pairwise_distance,
     profile_diagnostics,
     sample_rows,
 )
 from advrec.gan.trainer import DOut, GOut
-from advrec.models._cfgan_parts import Discriminator, Generator, RowStore, densify
-from advrec.models._cfgan_prior import Prior
-from advrec.models._cfgan_sampled import (
+from advrec.models.cfgan.config import CFGANConfig
+from advrec.models.cfgan.networks import Discriminator, Generator, RowStore, densify
+from advrec.models.cfgan.prior import Prior
+from advrec.models.cfgan.sampled import (
     SampledBatch,
     SparseDiscriminator,
     SparseGenerator,
@@ -27,7 +27,7 @@ from advrec.models._cfgan_sampled import (
     generator_outputs,
     sample_batch,
 )
-from advrec.models.cfgan_config import CFGANConfig
+from advrec.models.gan_base import GANRecommender
 from advrec.train.loop import Validator
 
 #: item mode refuses data whose users x items score cache would exceed this (GB)
@@ -153,9 +153,9 @@ class CFGAN(GANRecommender):
             rest = [p for p in net.parameters() if all(p is not t for t in tables)]
             return [{"params": tables, "lr": lr * c.table_lr_scale}, {"params": rest}]
 
-        opts: dict[str, torch.optim.Optimizer] = {"g": LazyAdam(groups(self.g_net, c.lr), lr=c.lr, weight_decay=c.reg_g)}
+        opts: dict[str, torch.optim.Optimizer] = {"g": LazyAdam(groups(self.g_net, c.lr), lr=c.lr, weight_decay=c.l2)}
         if self.d_net is not None:
-            opts["d"] = LazyAdam(groups(self.d_net, c.lr_d), lr=c.lr_d, weight_decay=c.reg_d)
+            opts["d"] = LazyAdam(groups(self.d_net, c.lr_d), lr=c.lr_d, weight_decay=c.l2_d)
         return opts
 
     def _fit(self, train: Interactions, valid: Interactions | None, **kw: object) -> None:
@@ -254,7 +254,7 @@ class CFGAN(GANRecommender):
         return GOut(loss, len(batch), parts)
 
     def _g_loss_sampled(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
-        """The generator loss of the sampled game (see :mod:`advrec.models._cfgan_sampled`)."""
+        """The generator loss of the sampled game (see :mod:`advrec.models.cfgan.sampled`)."""
         c = self.config
         sb = self._sampled(batch, generator)
         out_pos, out_pool = generator_outputs(self.g_net, sb)  # type: ignore[arg-type]

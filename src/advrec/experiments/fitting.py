@@ -1,0 +1,20 @@
+"""Fitting a model so that an interrupted fit resumes from its checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from advrec.models.base import Recommender
+
+
+def fit_resumable(rec: Recommender, train: Any, valid: Any = None, *, checkpoints: str | Path | None = None,
+                  every: int = 10, show_progress: bool = False) -> Recommender:
+    """Fit ``rec``; an iterative (PyTorch) model checkpoints into ``checkpoints``
+    every ``every`` epochs and resumes from what it finds there."""
+    from advrec.models.torch_base import TorchRecommender
+
+    if checkpoints is not None and isinstance(rec, TorchRecommender):
+        return rec.fit(train, valid, show_progress=show_progress, checkpoint_dir=checkpoints,
+                       checkpoint_every=every)
+    return rec.fit(train, valid, show_progress=show_progress)
