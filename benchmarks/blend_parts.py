@@ -45,7 +45,7 @@ def baseline_users(root: Path, dataset: str, label: str, seeds: list[int], k: in
     """Per-user NDCG of the baseline, averaged over seeds."""
     cols = []
     for seed in seeds:
-        frame = pd.read_parquet(run_folder(root, dataset, label, seed) / "per_user.parquet")
+        frame = pd.read_parquet(run_folder(root, dataset, label, seed) / "per_user.test.parquet")
         cols.append(frame.set_index("user")[f"ndcg@{k}"])
     return pd.concat(cols, axis=1).mean(axis=1)
 

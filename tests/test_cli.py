@@ -33,7 +33,7 @@ def test_train_json_and_recommend(csv_path, tmp_path, capsys):
     assert rec["fit_seconds"] >= 0
     saved = json.loads((out / "result.json").read_text())
     assert saved["data"]["train_sha256"] and saved["versions"]["torch"]
-    assert len(pd.read_parquet(out / "per_user.parquet")) == rec["n_test_users"]
+    assert len(pd.read_parquet(out / "per_user.test.parquet")) == rec["n_test_users"]
 
     assert main(["recommend", str(out), "--users", "100", "101", "-k", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -108,7 +108,7 @@ def test_status_reports_done_in_progress_and_pending(tmp_path, synthetic, capsys
 def test_seconds_before_resume_counts_the_epochs_run_before_the_interruption():
     from types import SimpleNamespace
 
-    from advrec.experiments.pipeline import _seconds_before_resume
+    from advrec.experiments.stages import _seconds_before_resume
 
     history = [{"epoch": e, "seconds": 100.0 * e} for e in range(1, 7)]
     resumed = SimpleNamespace(loop_result_=SimpleNamespace(resumed_from=4), history=history)

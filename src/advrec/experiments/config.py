@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from advrec.errors import ConfigError
+from advrec.experiments.stage_check import check_stages
 from advrec.models.base import upgrade_names
 from advrec.models.registry import get_model_class
 
@@ -56,10 +57,20 @@ class ModelSpec(BaseModel):
     tune: int = Field(0, ge=0)
     tune_once: bool = False
     """Tune on the first seed only; the other seeds refit with the values it chose."""
+    data: list[str] = Field(default_factory=list)
+    """Names of the experiment's data stages applied, in this order, to this model's training part."""
+    init: str | None = None
+    """Label of another model of this experiment whose fitted model (same dataset and seed) starts
+    this fit (a warm start: fine-tuning, continued training)."""
+    init_path: str | None = None
+    """A saved model folder that starts this fit (instead of ``init``)."""
+    params_from: str | None = None
+    """Label of another model of this experiment whose chosen hyper-parameters (same dataset and
+    seed, tuned or not) this model uses, e.g. to refit a victim on poisoned data unchanged."""
 
     @property
     def params(self) -> dict[str, Any]:
-        """Hyper-parameters: every key other than name, label, tune and tune_once."""
+        """Hyper-parameters: every key that is not a field of the spec."""
         return dict(self.model_extra or {})
 
     @property
@@ -76,7 +87,37 @@ class ModelSpec(BaseModel):
                 f"model {self.name!r} has no parameter(s) {sorted(unknown)}; "
                 f"known: {sorted(cls.config_class.model_fields)}"
             )
+        if self.init is not None and self.init_path is not None:
+            raise ValueError(f"model {self.key!r}: give init (a label) or init_path (a folder), not both")
+        if self.params_from is not None and (self.params or self.tune):
+            raise ValueError(f"model {self.key!r}: params_from takes every hyper-parameter from "
+                             f"{self.params_from!r}; drop the model's own values and tune")
         return self
+
+
+class StageSpec(BaseModel):
+    """A named data stage or evaluation: ``name``, registered ``kind``, and its parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1)
+    kind: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The stage's parameters: every key other than name and kind."""
+        return dict(self.model_extra or {})
+
+
+class TableSpec(BaseModel):
+    """One results table: an evaluation and the metric columns to show."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    evaluation: str = "test"
+    metrics: list[str] | None = None
+    """Columns, e.g. ``["hr@20", "ndcg@20"]``; default: NDCG, recall, precision and MRR at every cutoff
+    (or every metric the evaluation reports when it has none of those)."""
 
 
 class ExperimentConfig(BaseModel):
@@ -95,6 +136,13 @@ class ExperimentConfig(BaseModel):
     output: str | None = None
     notes: str | None = None
     """Free text printed under the table (protocol details, models left out and why)."""
+    data: list[StageSpec] = Field(default_factory=list)
+    """Named data stages (``[[data]]``: name, kind, parameters) that models list in their ``data``."""
+    evaluations: list[StageSpec] = Field(default_factory=lambda: [StageSpec(name="test", kind="ranking")])
+    """Named evaluations (``[[evaluations]]``: name, kind, parameters) run on every fitted model;
+    default: one full-ranking evaluation on the test part, named ``test``."""
+    tables: list[TableSpec] = Field(default_factory=lambda: [TableSpec()])
+    """Which evaluations (and metrics) the results tables show; default: the ``test`` evaluation."""
     checkpoint_every: int | None = Field(10, ge=1)
     """Iterative models checkpoint every this many epochs under their run's folder
     (``checkpoints/``, removed when the run has finished), so rerunning an
@@ -108,6 +156,7 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"model labels must be unique; repeated: {sorted(dup)} (add label = ...)")
         if self.baseline is not None and self.baseline not in labels:
             raise ValueError(f"baseline {self.baseline!r} is not one of the models {labels}")
+        check_stages(self)
         return self
 
 

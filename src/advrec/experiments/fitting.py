@@ -9,12 +9,12 @@ from advrec.models.base import Recommender
 
 
 def fit_resumable(rec: Recommender, train: Any, valid: Any = None, *, checkpoints: str | Path | None = None,
-                  every: int = 10, show_progress: bool = False) -> Recommender:
-    """Fit ``rec``; an iterative (PyTorch) model checkpoints into ``checkpoints``
-    every ``every`` epochs and resumes from what it finds there."""
+                  every: int = 10, show_progress: bool = False, init: Recommender | None = None) -> Recommender:
+    """Fit ``rec`` (from ``init``'s parameters when given); an iterative (PyTorch) model
+    checkpoints into ``checkpoints`` every ``every`` epochs and resumes from what it finds there."""
     from advrec.models.torch_base import TorchRecommender
 
     if checkpoints is not None and isinstance(rec, TorchRecommender):
         return rec.fit(train, valid, show_progress=show_progress, checkpoint_dir=checkpoints,
-                       checkpoint_every=every)
-    return rec.fit(train, valid, show_progress=show_progress)
+                       checkpoint_every=every, init=init)
+    return rec.fit(train, valid, show_progress=show_progress, init=init)

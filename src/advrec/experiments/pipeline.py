@@ -1,4 +1,4 @@
-"""One training run end to end: data -> split -> (tune) -> fit -> evaluate -> save.
+"""One run end to end: data -> split -> data stages -> (tune) -> fit -> evaluations -> record.
 
 Both ``advrec train`` and ``advrec run`` go through :func:`train_and_evaluate`,
 so a number in a benchmark table and a number from the command line come from
@@ -7,34 +7,40 @@ the same code.
 
 from __future__ import annotations
 
-import platform
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-import advrec
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
-from advrec.experiments.fitting import fit_resumable
+from advrec.eval.evaluator import EvalResult
+from advrec.experiments.data_stages import DataStage, apply_stages
+from advrec.experiments.evaluations import EvalContext, Evaluation, Ranking
+from advrec.experiments.records import device_label, machine, save_per_user, versions
+from advrec.experiments.stages import eval_stages, fit_stage
 from advrec.experiments.tuning import tune
 from advrec.models.base import Recommender
-from advrec.models.registry import create, default_params, get_model_class
-from advrec.utils.io import atomic_write_json, atomic_write_with
+from advrec.models.registry import default_params, get_model_class
+from advrec.utils.io import atomic_write_json
+
+__all__ = ["RunResult", "device_label", "load_cached", "machine", "parse_assignments", "resolve_split",
+           "save_per_user", "train_and_evaluate", "versions"]
 
 
 @dataclass
 class RunResult:
-    """What one run produced: the JSON record, the per-user metrics and the model."""
+    """What one run produced: the JSON record, the first evaluation's per-user metrics, the model,
+    and every evaluation's result by name."""
 
     record: dict[str, Any]
     per_user: dict[str, np.ndarray]
     users: np.ndarray
     model: Recommender = field(repr=False)
+    evaluations: dict[str, EvalResult] = field(default_factory=dict, repr=False)
 
 
 @lru_cache(maxsize=8)
@@ -53,18 +59,6 @@ def resolve_split(dataset: Any, spec: str | None, seed: int) -> Split:
     return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split)
 
 
-def _seconds_before_resume(rec: Recommender) -> float:
-    """Training seconds of the epochs a resumed fit ran before its resumption (0 if not resumed).
-
-    A resumed fit's wall time covers only its last part; its history (restored from the
-    checkpoint) holds the seconds of every epoch.
-    """
-    loop = getattr(rec, "loop_result_", None)
-    if loop is None or not loop.resumed_from:
-        return 0.0
-    return float(sum(h.get("seconds", 0.0) for h in getattr(rec, "history", []) if h["epoch"] <= loop.resumed_from))
-
-
 def train_and_evaluate(
     model: str,
     dataset: str,
@@ -79,8 +73,11 @@ def train_and_evaluate(
     metric: str = "ndcg@20",
     checkpoints: str | Path | None = None,
     checkpoint_every: int = 10,
+    stages: Sequence[DataStage] = (),
+    init: Recommender | None = None,
+    evaluations: Sequence[Evaluation] | None = None,
 ) -> RunResult:
-    """Train ``model`` on ``dataset`` and evaluate it on the test part.
+    """One run: data stages -> (tune) -> fit -> evaluations -> record; each stage resumable.
 
     Parameters
     ----------
@@ -91,15 +88,17 @@ def train_and_evaluate(
     split
         Split spec (see :func:`advrec.data.splits.parse_spec`).
     seed
-        Seeds the split's random choices and the model.
+        Seeds the split's random choices, the data stages and the model.
     params
         Hyper-parameters overriding the documented per-dataset defaults.
     tune_trials
         When > 0, search hyper-parameters on the validation part first.
     ks
-        Cutoffs of the test metrics.
+        Cutoffs of the metrics.
     out
-        Directory for the saved model and ``result.json`` (nothing saved if None).
+        Folder of the run: the fitted model, ``fit.json``, ``data.json``, one
+        ``eval.<name>.json`` + ``per_user.<name>.parquet`` per evaluation and ``result.json``
+        (nothing saved if None). Stages already finished there with the same inputs are reused.
     show_progress
         Progress bars for fitting and evaluation.
     metric
@@ -109,17 +108,29 @@ def train_and_evaluate(
         final fit, ``trial<n>/`` per tuning trial); a rerun resumes from them.
     checkpoint_every
         Epochs between checkpoints.
+    stages
+        Data stages applied in order to the split's training part (see
+        :mod:`advrec.experiments.data_stages`); valid and test are never changed.
+    init
+        A fitted model whose parameters start the final fit (a warm start).
+    evaluations
+        Named evaluations of the fitted model (see :mod:`advrec.experiments.evaluations`);
+        default: ``test``, full ranking on the test part (fold-in for cold users, three
+        settings for cold items). ``record["metrics"]`` are the first evaluation's.
 
     Notes
     -----
     Tuning fits on ``split.train`` and scores ``split.valid``. The final model
     is fitted on train + valid and scored on test with those items excluded.
     """
-    from advrec.eval import evaluate, group_report
+    from advrec.eval import group_report
 
     get_model_class(model)
     ds = load_cached(dataset)
-    sp = resolve_split(ds, split, seed)
+    sp, data_records = apply_stages(resolve_split(ds, split, seed), list(stages), seed)
+    out_dir = None if out is None else Path(out)
+    if out_dir is not None and data_records:
+        atomic_write_json(out_dir / "data.json", data_records)
     chosen = {**default_params(model, ds.name), **(params or {}), "seed": seed}
     trials: list[dict[str, Any]] = []
     if tune_trials:
@@ -128,15 +139,14 @@ def train_and_evaluate(
                               show_progress=show_progress, checkpoints=checkpoints,
                               checkpoint_every=checkpoint_every)
         chosen["seed"] = seed
-    rec = create(model, **chosen)
     fit_data = sp.train_full()
-    t0 = time.perf_counter()
-    fit_resumable(rec, fit_data, None, checkpoints=None if checkpoints is None else Path(checkpoints) / "final",
-                  every=checkpoint_every, show_progress=show_progress)
-    fit_seconds = time.perf_counter() - t0 + _seconds_before_resume(rec)
-    t0 = time.perf_counter()
-    res = evaluate(rec, fit_data, sp.test, ks=ks, show_progress=show_progress)
-    eval_seconds = time.perf_counter() - t0
+    rec, fit_record = fit_stage(model, chosen, fit_data, init=init, out=out_dir,
+                                checkpoints=None if checkpoints is None else Path(checkpoints) / "final",
+                                every=checkpoint_every, show_progress=show_progress)
+    ctx = EvalContext(sp, fit_data, tuple(ks), {r["name"]: r for r in data_records}, show_progress=show_progress)
+    done = eval_stages(rec, evaluations or [Ranking("test", {})], ctx, out=out_dir, fit_record=fit_record)
+    first_out, _ = next(iter(done.values()))
+    res = first_out.result
     record = {
         "model": rec.name,
         "dataset": ds.name,
@@ -144,13 +154,14 @@ def train_and_evaluate(
         "seed": seed,
         "hyperparameters": rec.config.model_dump(mode="json"),
         "tuning": {"trials": len(trials), "history": trials} if trials else None,
-        "fit_seconds": round(fit_seconds, 3),
-        "resumed_from_epoch": getattr(getattr(rec, "loop_result_", None), "resumed_from", 0),
-        "device": device_label(getattr(rec, "device", torch.device("cpu"))),
-        "eval_seconds": round(eval_seconds, 3),
+        **{k: fit_record[k] for k in ("fit_seconds", "resumed_from_epoch", "device", "init")},
+        "eval_seconds": round(sum(r["seconds"] for _, r in done.values()), 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
         "n_test_users": len(res.users),
-        "activity_groups": group_report(res, fit_data, 4, f"ndcg@{ks[0]}").to_dict(orient="records"),
+        "evaluations": {name: r for name, (_, r) in done.items()},
+        "data_stages": data_records,
+        "activity_groups": group_report(res, fit_data, 4, f"ndcg@{ks[0]}").to_dict(orient="records")
+        if res.per_user.get(f"ndcg@{ks[0]}") is not None else None,
         "data": {
             "source": ds.source,
             "train_sha256": fit_data.checksum(),
@@ -159,60 +170,11 @@ def train_and_evaluate(
         },
         "versions": versions(),
     }
-    if out is not None:
-        out_dir = Path(out)
-        rec.save(out_dir, extra_meta={"dataset": ds.name, "split": sp.name})
+    if out_dir is not None:
         record["out"] = str(out_dir)
         atomic_write_json(out_dir / "result.json", record)
-        save_per_user(out_dir / "per_user.parquet", res.users, res.per_user)
-    return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec)
-
-
-def save_per_user(path: Path, users: np.ndarray, per_user: dict[str, np.ndarray]) -> None:
-    """Write per-user metric vectors as Parquet (atomic), for later significance tests."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"user": users, **per_user})
-    atomic_write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
-
-
-def versions() -> dict[str, str]:
-    """Versions of advrec, Python and the numeric stack, for result records."""
-    import scipy
-
-    return {
-        "advrec": advrec.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "platform": platform.platform(),
-        "machine": machine(),
-    }
-
-
-def device_label(device: torch.device) -> str:
-    """``"cpu"`` or the CUDA device with its name, e.g. ``"cuda:0 (NVIDIA H200)"``."""
-    if device.type != "cuda":
-        return str(device)
-    return f"{device} ({torch.cuda.get_device_name(device)})"
-
-
-def machine() -> str:
-    """Cores and CPU model, for benchmark tables (e.g. ``"2 cores, AMD EPYC"``)."""
-    import os
-
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    n = torch.get_num_threads()
-    return f"{os.cpu_count()} cores, {model}, torch {torch.__version__} ({n} thread{'' if n == 1 else 's'})"
+    per_user = {name: o.result for name, (o, _) in done.items()}
+    return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec, evaluations=per_user)
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def run_pool(
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
     pending = [
         (d, s, k) for k, (d, s, spec) in enumerate(todo)
-        if reuse_run(run_folder(root, d, spec.key, s), spec, s, cfg.metric) is None
+        if reuse_run(run_folder(root, d, spec.key, s), cfg, spec, s) is None
     ]
     if not pending:
         return
@@ -98,5 +98,5 @@ def _worker(cfg_json: dict[str, Any], root: str, dataset: str, seed: int, label:
     cfg = ExperimentConfig.model_validate(cfg_json)
     spec = next(m for m in cfg.models if m.key == label)
     run_dir = run_folder(Path(root), dataset, label, seed)
-    if reuse_run(run_dir, spec, seed, cfg.metric) is None:  # another process may have finished it meanwhile
+    if reuse_run(run_dir, cfg, spec, seed) is None:  # another process may have finished it meanwhile
         fresh_run(cfg, dataset, seed, spec, run_dir)

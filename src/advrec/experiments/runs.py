@@ -10,11 +10,16 @@ from typing import Any
 import pandas as pd
 
 from advrec.errors import AdvrecError
-from advrec.experiments.config import ExperimentConfig
+from advrec.experiments.config import ExperimentConfig, ModelSpec
+from advrec.experiments.data_stages import make_stage
+from advrec.experiments.evaluations import make_evaluation
 from advrec.experiments.pipeline import train_and_evaluate
-from advrec.models.base import same_hyperparameters
+from advrec.models.base import Recommender, same_hyperparameters
 from advrec.models.registry import create, default_params
-from advrec.utils.io import atomic_write_json, atomic_write_with, safe_name
+from advrec.utils.io import atomic_write_json, safe_name
+
+#: per-user vectors of ``cfg.metric`` by evaluation name
+Vectors = dict[str, pd.Series]
 
 
 def run_folder(root: Path, dataset: str, label: str, seed: int) -> Path:
@@ -22,79 +27,139 @@ def run_folder(root: Path, dataset: str, label: str, seed: int) -> Path:
     return root / safe_name(dataset) / safe_name(label) / f"seed{seed}"
 
 
-def fresh_run(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any, run_dir: Path) -> tuple[dict[str, Any], pd.Series]:
+def stage_config(cfg: ExperimentConfig, spec: ModelSpec) -> dict[str, Any]:
+    """What besides hyper-parameters defines a run: its data stages, init, and evaluations."""
+    data = {d.name: d.model_dump(mode="json") for d in cfg.data}
+    return {"data": [data[name] for name in spec.data], "init": spec.init, "init_path": spec.init_path,
+            "params_from": spec.params_from, "evaluations": [e.model_dump(mode="json") for e in cfg.evaluations]}
+
+
+def fresh_run(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
+              run_dir: Path) -> tuple[dict[str, Any], Vectors]:
+    """Run (the unfinished stages of) one run and write its ``result.json``."""
+    root = run_dir.parents[2]
     copied = _copy_unseeded(cfg, dataset, seed, spec, run_dir)
     if copied is not None:
         return copied
-    params, trials = dict(spec.params), spec.tune
-    if spec.tune and spec.tune_once and seed != cfg.seeds[0]:
-        first = run_folder(run_dir.parents[2], dataset, spec.key, cfg.seeds[0]) / "result.json"
-        if not first.is_file():
-            raise AdvrecError(f"{spec.key} seed={seed}: tune_once needs the tuned run of seed "
-                              f"{cfg.seeds[0]} first ({first} is missing)")
-        chosen = json.loads(first.read_text(encoding="utf-8"))["hyperparameters"]
-        params, trials = {k: v for k, v in chosen.items() if k != "seed"}, 0
+    params, trials, tuned_on = _params(cfg, dataset, seed, spec, run_dir)
+    init = None
+    if spec.init is not None:
+        init = Recommender.load(_finished(root, dataset, spec.init, seed, spec, "init"))
+    elif spec.init_path is not None:
+        init = Recommender.load(spec.init_path)
+    by_name = {d.name: d for d in cfg.data}
+    stages = [make_stage(n, by_name[n].kind, by_name[n].params) for n in spec.data]
+    evaluations = [make_evaluation(e.name, e.kind, e.params) for e in cfg.evaluations]
     ckpt = run_dir / "checkpoints" if cfg.checkpoint_every else None
     res = train_and_evaluate(
         spec.name, dataset, split=cfg.split, seed=seed, params=params,
         tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
         checkpoints=ckpt, checkpoint_every=cfg.checkpoint_every or 1,
+        stages=stages, init=init, evaluations=evaluations,
     )
-    if trials == 0 and spec.tune:
-        res.record["tuned_on_seed"] = cfg.seeds[0]
+    if tuned_on is not None:
+        res.record.update(tuned_on)
     res.record["requested"] = spec.params
+    res.record["stages"] = stage_config(cfg, spec)
     atomic_write_json(run_dir / "result.json", res.record)
     if ckpt is not None:
         shutil.rmtree(ckpt, ignore_errors=True)
-    return res.record, pd.Series(res.per_user[cfg.metric], index=res.users)
+    return res.record, _vectors(run_dir, res.record, cfg.metric)
 
 
-def _copy_unseeded(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any,
-                   run_dir: Path) -> tuple[dict[str, Any], pd.Series] | None:
+def _params(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
+            run_dir: Path) -> tuple[dict[str, Any], int, dict[str, Any] | None]:
+    """Hyper-parameters to fit with, tuning trials still to run, and what to record about their origin."""
+    root = run_dir.parents[2]
+    if spec.params_from is not None:
+        chosen = _record(_finished(root, dataset, spec.params_from, seed, spec, "params_from"))["hyperparameters"]
+        return {k: v for k, v in chosen.items() if k != "seed"}, 0, {"params_from": spec.params_from}
+    old = run_dir / "result.json"
+    if spec.tune and old.is_file():  # a finished tuning of this run (e.g. only the evaluations changed)
+        record = _record(run_dir)
+        if record.get("requested") == spec.params and record.get("seed") == seed and \
+                record.get("stages", {}).get("data") == stage_config(cfg, spec)["data"]:
+            chosen = {k: v for k, v in record["hyperparameters"].items() if k != "seed"}
+            return chosen, 0, {"tuning": record.get("tuning"), "tuned_on_seed": record.get("tuned_on_seed", seed)}
+    if spec.tune and spec.tune_once and seed != cfg.seeds[0]:
+        first = run_folder(root, dataset, spec.key, cfg.seeds[0]) / "result.json"
+        if not first.is_file():
+            raise AdvrecError(f"{spec.key} seed={seed}: tune_once needs the tuned run of seed "
+                              f"{cfg.seeds[0]} first ({first} is missing)")
+        chosen = _record(first.parent)["hyperparameters"]
+        return {k: v for k, v in chosen.items() if k != "seed"}, 0, {"tuned_on_seed": cfg.seeds[0]}
+    return dict(spec.params), spec.tune, None
+
+
+def _record(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "result.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _finished(root: Path, dataset: str, label: str, seed: int, spec: ModelSpec, what: str) -> Path:
+    d = run_folder(root, dataset, label, seed)
+    if not (d / "result.json").is_file():
+        raise AdvrecError(f"{spec.key} seed={seed}: {what}={label!r} needs that model's finished run "
+                          f"first ({d / 'result.json'} is missing)")
+    return d
+
+
+def _vectors(run_dir: Path, record: dict[str, Any], metric: str) -> Vectors:
+    out: Vectors = {}
+    for name in record.get("evaluations", {}):
+        f = run_dir / f"per_user.{name}.parquet"
+        if f.is_file():
+            frame = pd.read_parquet(f)
+            if metric in frame.columns:
+                out[name] = frame.set_index("user")[metric]
+    return out
+
+
+def _copy_unseeded(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
+                   run_dir: Path) -> tuple[dict[str, Any], Vectors] | None:
     """The finished run of another seed, when the seed cannot change the result.
 
     That is: an untuned model whose fit ignores the seed (``seeded = False``) on a fixed
-    split (the dataset's published split). The copy records ``copied_from_seed``.
+    split (the dataset's published split), with no data stages and no warm start. The copy
+    records ``copied_from_seed``; the fitted model stays in the donor's folder.
     """
     from advrec.experiments.pipeline import load_cached
     from advrec.models.registry import get_model_class
 
     if spec.tune or get_model_class(spec.name).seeded or cfg.split not in (None, "fixed"):
         return None
-    if load_cached(dataset).split is None:
+    if spec.data or spec.init or spec.init_path or spec.params_from or load_cached(dataset).split is None:
         return None
     for other in cfg.seeds:
         donor = run_folder(run_dir.parents[2], dataset, spec.key, other)
-        if other == seed or not (donor / "result.json").is_file() or not (donor / "per_user.parquet").is_file():
+        if other == seed:
             continue
-        record = json.loads((donor / "result.json").read_text(encoding="utf-8"))
-        params = {**default_params(spec.name, record["dataset"]), **spec.params, "seed": other}
-        if record.get("requested") != spec.params or not same_hyperparameters(
-                create(spec.name, **params).config, record.get("hyperparameters")):
+        found = reuse_run(donor, cfg, spec, other)
+        if found is None:
             continue
-        record = {**record, "seed": seed, "copied_from_seed": other, "out": str(donor),
-                  "hyperparameters": {**record["hyperparameters"], "seed": seed}}
+        record = {**found[0], "seed": seed, "copied_from_seed": other, "out": str(donor),
+                  "hyperparameters": {**found[0]["hyperparameters"], "seed": seed}}
         run_dir.mkdir(parents=True, exist_ok=True)
-        frame = pd.read_parquet(donor / "per_user.parquet")
+        for name in record.get("evaluations", {}):
+            shutil.copyfile(donor / f"per_user.{name}.parquet", run_dir / f"per_user.{name}.parquet")
         atomic_write_json(run_dir / "result.json", record)
-        atomic_write_with(run_dir / "per_user.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
-        return record, frame.set_index("user")[cfg.metric]
+        return record, _vectors(run_dir, record, cfg.metric)
     return None
 
 
-def reuse_run(run_dir: Path, spec: Any, seed: int, metric: str) -> tuple[dict[str, Any], pd.Series] | None:
-    """A finished run in ``run_dir`` if it used exactly the parameters this run would use."""
-    f, pu = run_dir / "result.json", run_dir / "per_user.parquet"
-    if not (f.is_file() and pu.is_file()):
+def reuse_run(run_dir: Path, cfg: ExperimentConfig, spec: ModelSpec, seed: int) -> tuple[dict[str, Any], Vectors] | None:
+    """A finished run in ``run_dir`` if it did exactly what this run would do."""
+    f = run_dir / "result.json"
+    if not f.is_file():
         return None
-    record = json.loads(f.read_text(encoding="utf-8"))
+    record = _record(run_dir)
     if record.get("requested") != spec.params or record.get("seed") != seed:
         return None
-    if not spec.tune:  # the per-dataset defaults may have changed since that run
+    if record.get("stages") != stage_config(cfg, spec):
+        return None
+    if not spec.tune and spec.params_from is None:  # the per-dataset defaults may have changed since that run
         params = {**default_params(spec.name, record["dataset"]), **spec.params, "seed": seed}
         if not same_hyperparameters(create(spec.name, **params).config, record.get("hyperparameters")):
             return None
-    frame = pd.read_parquet(pu)
-    if metric not in frame.columns:
+    if any(not (run_dir / f"per_user.{name}.parquet").is_file() for name in record.get("evaluations", {})):
         return None
-    return record, frame.set_index("user")[metric]
+    return record, _vectors(run_dir, record, cfg.metric)

@@ -29,9 +29,9 @@ def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> l
             for spec in cfg.models:
                 run_dir = run_folder(root, dataset, spec.key, seed)
                 row: dict[str, Any] = {"dataset": dataset, "model": spec.key, "seed": seed}
-                done = reuse_run(run_dir, spec, seed, cfg.metric)
+                done = reuse_run(run_dir, cfg, spec, seed)
                 if done is not None:
-                    row.update(state="done", detail=f"{cfg.metric} {done[0]['metrics'][cfg.metric]:.4f}")
+                    row.update(state="done", detail=f"{cfg.metric} {done[0]['metrics'].get(cfg.metric, float('nan')):.4f}")
                 else:
                     fits = _checkpointed_fits(run_dir / "checkpoints")
                     row.update(state="in progress" if fits else "pending", detail="; ".join(fits))

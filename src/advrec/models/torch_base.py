@@ -108,6 +108,7 @@ class TorchRecommender(Recommender):
         callbacks: Sequence[Callback] = (),
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
+        init: Recommender | None = None,
     ) -> T:
         """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` and ``checkpoint_every``
         override the config's.
@@ -120,7 +121,7 @@ class TorchRecommender(Recommender):
             raise ConfigError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
         self._checkpoint_override = (checkpoint_dir, checkpoint_every)
         try:
-            return super().fit(train, valid, show_progress=show_progress, callbacks=callbacks)
+            return super().fit(train, valid, show_progress=show_progress, callbacks=callbacks, init=init)
         finally:
             self._checkpoint_override = (None, None)
 

@@ -1,0 +1,201 @@
+"""Evaluations of one fitted model: named, typed, registered by kind, several per run.
+
+Each evaluation gives a summary (metric -> value), per-user vectors (written as Parquet under its
+name) and optional extra JSON (e.g. GAR's three cold-item settings, attribute groups).
+
+Kinds
+-----
+``ranking``
+    Full ranking on the test part (the default evaluation, named ``test``). On a cold-user split
+    cold users are scored through ``fold_in`` on their revealed items (the revealed items are not
+    candidates); on a cold-item split the summary is the ``candidates`` setting (default all items)
+    and ``extra["settings"]`` holds all three settings (cold items only, warm only, all).
+``target-items``
+    Hit ratio and NDCG@K of target items over the real users who have not interacted with them:
+    the targets of a data stage (``stage = "NAME"``) or given external ids (``items = [...]``).
+``attribute``
+    The per-user values of an earlier evaluation (``of``, default ``test``) grouped by a user
+    attribute (``column``: gender, age, occupation ...): one summary value per group.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from advrec.data.interactions import Interactions
+from advrec.data.splits import Split
+from advrec.errors import ConfigError
+from advrec.eval.evaluator import EvalResult, evaluate
+from advrec.experiments.data_stages import StageParams, build_registered
+from advrec.models.base import Recommender
+
+
+@dataclass
+class EvalContext:
+    """What an evaluation may read: the (staged) split, the fit data, earlier results."""
+
+    split: Split
+    fit_data: Interactions
+    ks: tuple[int, ...]
+    data_records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, EvalResult] = field(default_factory=dict)
+    show_progress: bool = False
+
+
+@dataclass
+class EvalOutput:
+    """One evaluation's result: the evaluator's result plus extra JSON."""
+
+    result: EvalResult
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Evaluation(ABC):
+    """Base of an evaluation kind; subclasses set ``kind`` and ``params_class``."""
+
+    kind: ClassVar[str]
+    params_class: ClassVar[type[StageParams]]
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        self.name = name
+        self.params = self.params_class(**params)
+
+    @abstractmethod
+    def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
+        """Evaluate ``model``."""
+
+
+class RankingParams(StageParams):
+    """Parameters of :class:`Ranking`."""
+
+    candidates: Literal["all", "cold-items", "warm-items"] = "all"
+    """On a cold-item split: which items are candidates (GAR's cold, warm and hybrid settings)."""
+
+
+class Ranking(Evaluation):
+    """Full ranking on the test part (fold-in for cold users, three settings for cold items)."""
+
+    kind = "ranking"
+    params_class = RankingParams
+    params: RankingParams
+
+    def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
+        return rank_test(model, ctx.split, ctx.fit_data, ctx.ks, self.params.candidates,
+                         show_progress=ctx.show_progress)
+
+
+def rank_test(model: Recommender, split: Split, fit_data: Interactions, ks: tuple[int, ...],
+              candidates: str = "all", **kwargs: Any) -> EvalOutput:
+    """The test evaluation of ``model`` fit on ``fit_data``, as the split's kind requires.
+
+    Used by every run (``advrec train``, ``advrec run``) and by tuning on the validation split
+    (``split.tuning()``), so cold splits are scored the same way everywhere.
+    """
+    if split.cold_users is not None and split.revealed is not None:
+        from advrec.eval.foldin import evaluate_cold_users
+
+        return EvalOutput(evaluate_cold_users(model, fit_data, split.revealed, split.test, split.cold_users,
+                                              ks=ks, **kwargs))
+    if split.cold_items is not None:
+        from advrec.eval.cold import evaluate_cold_items
+
+        settings = evaluate_cold_items(model, fit_data, split.test, split.cold_items, ks=ks, **kwargs)
+        key = {"all": "all", "cold-items": "cold", "warm-items": "warm"}[candidates]
+        extra = {"settings": {k: clean_summary(r.summary) | {"n_users": r.n_evaluated} for k, r in settings.items()}}
+        return EvalOutput(settings[key], extra)
+    if candidates != "all":
+        raise ConfigError(f"candidates={candidates!r} needs a cold-item split, not {split.name!r}")
+    return EvalOutput(evaluate(model, fit_data, split.test, ks=ks, **kwargs))
+
+
+class TargetParams(StageParams):
+    """Parameters of :class:`TargetItems`."""
+
+    stage: str | None = None
+    """Name of the data stage whose targets are measured."""
+    items: list[Any] | None = None
+    """External ids of the target items (instead of ``stage``)."""
+
+
+class TargetItems(Evaluation):
+    """Hit ratio and NDCG of target items among the real users' top-K."""
+
+    kind = "target-items"
+    params_class = TargetParams
+    params: TargetParams
+
+    def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
+        from advrec.eval.targets import target_item_metrics
+
+        p = self.params
+        n_real = ctx.split.n_users
+        if p.stage is not None:
+            if p.stage not in ctx.data_records:
+                raise ConfigError(f"evaluation {self.name!r}: data stage {p.stage!r} was not applied to this "
+                                  f"model (its data stages: {sorted(ctx.data_records) or 'none'})")
+            rec = ctx.data_records[p.stage]
+            targets = np.asarray(rec["target_index"], np.int64)
+            n_real = int(rec.get("n_real_users", n_real))
+        elif p.items is not None:
+            pos = {(x.item() if isinstance(x, np.generic) else x): i for i, x in enumerate(ctx.fit_data.item_ids)}
+            missing = [x for x in p.items if x not in pos]
+            if missing:
+                raise ConfigError(f"evaluation {self.name!r}: items {missing[:5]} are not in the data")
+            targets = np.array([pos[x] for x in p.items], np.int64)
+        else:
+            raise ConfigError(f"evaluation {self.name!r}: give stage = \"NAME\" or items = [...]")
+        real = np.arange(min(n_real, ctx.split.n_users))
+        res = target_item_metrics(model, ctx.fit_data, targets, ks=ctx.ks, users=real)
+        return EvalOutput(res, {"targets": targets.tolist()})
+
+
+class AttributeParams(StageParams):
+    """Parameters of :class:`Attribute`."""
+
+    column: str
+    of: str = "test"
+    metric: str | None = None
+    """Per-user metric to group (default: NDCG at the first cutoff)."""
+
+
+class Attribute(Evaluation):
+    """An earlier evaluation's per-user metric, grouped by a user attribute."""
+
+    kind = "attribute"
+    params_class = AttributeParams
+    params: AttributeParams
+
+    def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
+        from advrec.eval.groups import attribute_report
+
+        p = self.params
+        if p.of not in ctx.results:
+            raise ConfigError(f"evaluation {self.name!r}: of={p.of!r} must name an earlier evaluation "
+                              f"(have {sorted(ctx.results)})")
+        base = ctx.results[p.of]
+        metric = p.metric or f"ndcg@{ctx.ks[0]}"
+        feats = ctx.split.train.user_features
+        if feats is None:
+            raise ConfigError(f"evaluation {self.name!r}: the data has no user attributes")
+        table = attribute_report(base, feats, p.column, metric)
+        summary = {f"{metric}|{p.column}={row['value']}": float(row[metric]) for row in table.to_dict("records")}
+        res = EvalResult(base.users, {}, summary, base.ks, base.n_users, base.n_items,
+                         {"model": model.name, "of": p.of, "column": p.column})
+        return EvalOutput(res, {"groups": table.to_dict(orient="records")})
+
+
+EVALUATIONS: dict[str, type[Evaluation]] = {k.kind: k for k in (Ranking, TargetItems, Attribute)}
+
+
+def make_evaluation(name: str, kind: str, params: dict[str, Any]) -> Evaluation:
+    """The registered evaluation ``kind`` with validated parameters (ConfigError naming it)."""
+    return build_registered(EVALUATIONS, "evaluation", name, kind, params)
+
+
+def clean_summary(summary: dict[str, float]) -> dict[str, float | None]:
+    """JSON-friendly summary: lower-case keys, NaN as None."""
+    return {k.lower(): (float(v) if np.isfinite(v) else None) for k, v in summary.items()}
