@@ -47,6 +47,11 @@ class DataStage(ABC):
     def apply(self, split: Split, seed: int) -> tuple[Split, dict[str, Any]]:
         """The changed split and a JSON-friendly record of the change."""
 
+    def target_index(self, split: Split, seed: int) -> np.ndarray | None:
+        """The items this stage would target on ``split`` with ``seed`` (None: it has no targets),
+        so a model fit without the stage can be measured on the same targets."""
+        return None
+
 
 class InjectParams(StageParams):
     """Parameters of :class:`InjectRandom`."""
@@ -70,10 +75,17 @@ class InjectRandom(DataStage):
     params_class = InjectParams
     params: InjectParams
 
+    def target_index(self, split: Split, seed: int) -> np.ndarray:
+        return self._targets(split.train, self._rng(seed))
+
+    @staticmethod
+    def _rng(seed: int) -> np.random.Generator:
+        return np.random.default_rng([int(seed), 0x5A17])
+
     def apply(self, split: Split, seed: int) -> tuple[Split, dict[str, Any]]:
         p, train = self.params, split.train
-        rng = np.random.default_rng([int(seed), 0x5A17])
-        targets = self._targets(train, rng)
+        rng = self._rng(seed)
+        targets = self._targets(train, rng)  # drawn first: target_index() repeats this draw
         real = train.active_users()
         n_fake = max(1, round(p.fraction * len(real)))
         items = train.active_items()

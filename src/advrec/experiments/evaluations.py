@@ -30,7 +30,7 @@ from advrec.data.interactions import Interactions
 from advrec.data.splits import Split
 from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult, evaluate
-from advrec.experiments.data_stages import StageParams, build_registered
+from advrec.experiments.data_stages import DataStage, StageParams, build_registered
 from advrec.models.base import Recommender
 
 
@@ -41,7 +41,11 @@ class EvalContext:
     split: Split
     fit_data: Interactions
     ks: tuple[int, ...]
+    seed: int = 0
     data_records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Records of the data stages applied to this run, by name."""
+    other_stages: dict[str, DataStage] = field(default_factory=dict)
+    """The experiment's stages this run does not apply (their targets can still be measured)."""
     results: dict[str, EvalResult] = field(default_factory=dict)
     show_progress: bool = False
 
@@ -133,13 +137,16 @@ class TargetItems(Evaluation):
 
         p = self.params
         n_real = ctx.split.n_users
-        if p.stage is not None:
-            if p.stage not in ctx.data_records:
-                raise ConfigError(f"evaluation {self.name!r}: data stage {p.stage!r} was not applied to this "
-                                  f"model (its data stages: {sorted(ctx.data_records) or 'none'})")
+        if p.stage is not None and p.stage in ctx.data_records:
             rec = ctx.data_records[p.stage]
             targets = np.asarray(rec["target_index"], np.int64)
             n_real = int(rec.get("n_real_users", n_real))
+        elif p.stage is not None:  # a model fit without the stage: the same targets on its clean data
+            found = ctx.other_stages.get(p.stage)
+            index = None if found is None else found.target_index(ctx.split, ctx.seed)
+            if index is None:
+                raise ConfigError(f"evaluation {self.name!r}: data stage {p.stage!r} has no targets here")
+            targets = np.asarray(index, np.int64)
         elif p.items is not None:
             pos = {(x.item() if isinstance(x, np.generic) else x): i for i, x in enumerate(ctx.fit_data.item_ids)}
             missing = [x for x in p.items if x not in pos]

@@ -74,6 +74,7 @@ def train_and_evaluate(
     checkpoints: str | Path | None = None,
     checkpoint_every: int = 10,
     stages: Sequence[DataStage] = (),
+    other_stages: Sequence[DataStage] = (),
     init: Recommender | None = None,
     evaluations: Sequence[Evaluation] | None = None,
 ) -> RunResult:
@@ -111,6 +112,9 @@ def train_and_evaluate(
     stages
         Data stages applied in order to the split's training part (see
         :mod:`advrec.experiments.data_stages`); valid and test are never changed.
+    other_stages
+        Stages of the experiment this run does not apply; evaluations may still refer to
+        them (e.g. the target items of an attack, measured on the clean model).
     init
         A fitted model whose parameters start the final fit (a warm start).
     evaluations
@@ -143,7 +147,8 @@ def train_and_evaluate(
     rec, fit_record = fit_stage(model, chosen, fit_data, init=init, out=out_dir,
                                 checkpoints=None if checkpoints is None else Path(checkpoints) / "final",
                                 every=checkpoint_every, show_progress=show_progress)
-    ctx = EvalContext(sp, fit_data, tuple(ks), {r["name"]: r for r in data_records}, show_progress=show_progress)
+    ctx = EvalContext(sp, fit_data, tuple(ks), seed, {r["name"]: r for r in data_records},
+                      {st.name: st for st in other_stages}, show_progress=show_progress)
     done = eval_stages(rec, evaluations or [Ranking("test", {})], ctx, out=out_dir, fit_record=fit_record)
     first_out, _ = next(iter(done.values()))
     res = first_out.result

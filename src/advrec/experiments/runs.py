@@ -49,13 +49,14 @@ def fresh_run(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
         init = Recommender.load(spec.init_path)
     by_name = {d.name: d for d in cfg.data}
     stages = [make_stage(n, by_name[n].kind, by_name[n].params) for n in spec.data]
+    others = [make_stage(d.name, d.kind, d.params) for d in cfg.data if d.name not in spec.data]
     evaluations = [make_evaluation(e.name, e.kind, e.params) for e in cfg.evaluations]
     ckpt = run_dir / "checkpoints" if cfg.checkpoint_every else None
     res = train_and_evaluate(
         spec.name, dataset, split=cfg.split, seed=seed, params=params,
         tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
         checkpoints=ckpt, checkpoint_every=cfg.checkpoint_every or 1,
-        stages=stages, init=init, evaluations=evaluations,
+        stages=stages, other_stages=others, init=init, evaluations=evaluations,
     )
     if tuned_on is not None:
         res.record.update(tuned_on)

@@ -1,0 +1,134 @@
+"""Staged experiments: a data stage poisons the training part, models fit (one from another's
+model), two evaluations run on each fitted model, and an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advrec.errors import ConfigError
+from advrec.experiments import evaluations as evaluations_mod
+from advrec.experiments.config import ExperimentConfig, StageSpec, load_experiment
+from advrec.experiments.runner import run_experiment
+from advrec.experiments.runs import run_folder
+from advrec.models.base import Recommender
+
+BPR = {"epochs": 4, "batch_size": 64, "factors": 8, "lr": 0.05}
+
+
+def _csv(tmp_path, synthetic):
+    path = tmp_path / "ratings.csv"
+    synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    return str(path)
+
+
+def _config(data: str) -> ExperimentConfig:
+    return ExperimentConfig(
+        name="staged", datasets=[data], seeds=[0], split="random:0.8", ks=[5], baseline="pop",
+        data=[{"name": "poison", "kind": "inject-random", "fraction": 0.2, "filler": 3, "targets": 2}],
+        evaluations=[{"name": "test", "kind": "ranking"},
+                     {"name": "targets", "kind": "target-items", "stage": "poison"}],
+        tables=[{"evaluation": "test"}, {"evaluation": "targets", "metrics": ["hr@5", "ndcg@5"]}],
+        models=[{"name": "pop"}, {"name": "pop", "label": "pop-poisoned", "data": ["poison"]},
+                {"name": "bpr", "label": "bpr-poisoned", "data": ["poison"], **BPR},
+                {"name": "bpr", "label": "bpr-continued", "data": ["poison"], "init": "bpr-poisoned",
+                 "params_from": "bpr-poisoned"}],
+    )
+
+
+def test_poison_fit_two_evaluations_and_resume_after_an_interruption(tmp_path, synthetic, monkeypatch):
+    cfg = _config(_csv(tmp_path, synthetic))
+    real_run = evaluations_mod.TargetItems.run
+    calls: list[str] = []
+
+    def interrupted(self, model, ctx):
+        calls.append(model.name)
+        raise KeyboardInterrupt  # the process dies during the second evaluation of the first run
+
+    monkeypatch.setattr(evaluations_mod.TargetItems, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "out", show_progress=False)
+    first = run_folder(tmp_path / "out", cfg.datasets[0], "pop", 0)
+    assert (first / "fit.json").is_file() and (first / "eval.test.json").is_file()
+    assert not (first / "result.json").is_file() and calls == ["pop"]
+
+    monkeypatch.setattr(evaluations_mod.TargetItems, "run", real_run)
+    fits: list[str] = []
+    real_fit = Recommender.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(self.name)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recommender, "fit", counting_fit)
+    resumed = run_experiment(cfg, tmp_path / "out", show_progress=False)
+    # pop's fit was reused from its folder; the other three runs had not started
+    assert fits.count("pop") == 1 and fits.count("bpr") == 2
+    monkeypatch.setattr(Recommender, "fit", real_fit)
+    fresh = run_experiment(cfg, tmp_path / "again", show_progress=False)
+    for a, b in zip(resumed["runs"], fresh["runs"], strict=True):
+        assert a["evaluations"].keys() == b["evaluations"].keys() == {"test", "targets"}
+        for name in ("test", "targets"):
+            assert a["evaluations"][name]["metrics"] == pytest.approx(b["evaluations"][name]["metrics"])
+
+    runs = {r["label"]: r for r in resumed["runs"]}
+    poison = runs["pop-poisoned"]["data_stages"][0]
+    n_real = runs["pop"]["data"]["split"]["n_users"]
+    assert poison["n_fake_users"] == round(0.2 * n_real) and poison["n_real_users"] == n_real
+    assert runs["pop"]["data_stages"] == [] and runs["pop"]["data"]["split"]["n_users"] == n_real
+    # the same targets are measured on the clean and the poisoned model; injecting them lifts MostPop's hits
+    assert runs["pop"]["evaluations"]["targets"]["targets"] == poison["target_index"]
+    assert runs["pop-poisoned"]["evaluations"]["targets"]["metrics"]["hr@5"] > \
+        runs["pop"]["evaluations"]["targets"]["metrics"]["hr@5"]
+    # the warm-started model took the source's hyper-parameters and started from its fitted model
+    assert runs["bpr-continued"]["hyperparameters"] == runs["bpr-poisoned"]["hyperparameters"]
+    assert runs["bpr-continued"]["init"]["model"] == "bpr"
+    # fake users have no test data: both evaluations are over real users only
+    assert runs["pop-poisoned"]["n_test_users"] == runs["pop"]["n_test_users"]
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "/ targets" in md and "hr@5" in md
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(saved["tables"]) == {cfg.datasets[0], f"{cfg.datasets[0]} / targets"}
+
+
+def test_a_changed_evaluation_list_reuses_the_fitted_model(tmp_path, synthetic, monkeypatch):
+    data = _csv(tmp_path, synthetic)
+    base = ExperimentConfig(name="e", datasets=[data], seeds=[0], split="random:0.8", ks=[5],
+                            models=[{"name": "bpr", **BPR}])
+    run_experiment(base, tmp_path / "out", show_progress=False)
+    fits: list[str] = []
+    real_fit = Recommender.fit
+    monkeypatch.setattr(Recommender, "fit", lambda self, *a, **k: fits.append(self.name) or real_fit(self, *a, **k))
+    hits = StageSpec(name="hits", kind="target-items", items=[0, 1])
+    more = base.model_copy(update={"evaluations": [*base.evaluations, hits]})
+    out = run_experiment(more, tmp_path / "out", show_progress=False)
+    assert fits == []  # only the new evaluation ran
+    assert set(out["runs"][0]["evaluations"]) == {"test", "hits"}
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[[data]]\nname = "p"\nkind = "inject-random"\nfracton = 0.1\n', "fracton"),
+    ('[[data]]\nname = "p"\nkind = "inject-randm"\n', "unknown kind"),
+    ('[[evaluations]]\nname = "t"\nkind = "target-items"\nstage = "nope"\n', "not a data stage"),
+    ('[[tables]]\nevaluation = "nope"\n', "not one of"),
+])
+def test_experiment_files_with_bad_stages_are_refused_naming_the_file(tmp_path, toml, message):
+    f = tmp_path / "exp.toml"
+    f.write_text('datasets = ["x"]\n[[models]]\nname = "pop"\n' + toml)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_experiment(f)
+    assert str(f) in str(err.value)
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"name": "pop", "data": ["nope"]}, "not defined"),
+    ({"name": "pop", "init": "pop"}, "another model"),
+    ({"name": "pop", "params_from": "ghost"}, "another model"),
+])
+def test_dangling_model_references_are_refused(tmp_path, model, message):
+    f = tmp_path / "exp.toml"
+    lines = [f"{k} = {json.dumps(v)}" for k, v in model.items()]
+    f.write_text('datasets = ["x"]\n[[models]]\n' + "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(f)
