@@ -137,7 +137,7 @@ def attribute_report(
         order = [g for g in AGE_LABELS if ((labels == g) & ~missing).any()]
     else:
         labels = raw.astype(object)
-        order = sorted(pd.unique(labels[~missing]).tolist(), key=str)
+        order = _sorted_values(pd.unique(labels[~missing]).tolist())
     labels[missing] = MISSING
     order += [MISSING] if missing.any() else []
     values = pd.Series(np.asarray(result.per_user[metric], dtype=np.float64))
@@ -150,3 +150,11 @@ def attribute_report(
         "share": stats["size"].to_numpy(dtype=np.float64) / n_eval,
         metric: stats["mean"].to_numpy(dtype=np.float64),
     })
+
+
+def _sorted_values(values: list) -> list:
+    """Values in their natural order, or by their text where they do not compare (mixed types)."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
