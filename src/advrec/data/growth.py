@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ from advrec.errors import DataError
 if TYPE_CHECKING:
     from advrec.data.interactions import Interactions
 
-FeatureRows = pd.DataFrame | Mapping[str, Any] | None
+FeatureRows: TypeAlias = pd.DataFrame | Mapping[str, Any] | None
 """Side-feature rows of new ids: a DataFrame (or a dict of columns) with one row per new id."""
 
 
@@ -81,7 +81,9 @@ def grow_ids(inter: Interactions, kind: str, new_ids: Sequence[Any] | np.ndarray
     new = _check_new_ids(old_ids, new, kind, inter.name)
     ids = np.concatenate([old_ids, new]) if len(old_ids) else new
     frame = _grow_frame(table, len(new), features, label, inter.name)
-    return replace(inter, **{f"{kind}_ids": ids, label: frame})
+    if kind == "user":
+        return replace(inter, user_ids=ids, user_features=frame)
+    return replace(inter, item_ids=ids, item_features=frame)
 
 
 def encode_records(
