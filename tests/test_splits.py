@@ -12,6 +12,8 @@ from advrec.data.splits import (
     cold_items,
     cold_users,
     leave_one_out,
+    make_split,
+    parse_spec,
     random_holdout,
     round_half_up,
     temporal,
@@ -179,16 +181,51 @@ def test_temporal_errors():
 
 
 def test_cold_items(synthetic):
-    s = cold_items(synthetic, 0.2, seed=3)
+    s = cold_items(synthetic, 0.2, 0.0, seed=3)
     n_active = len(synthetic.active_items())
     assert len(s.cold_items) == round_half_up(0.2 * n_active)
     assert not np.isin(s.train.items, s.cold_items).any()
     np.testing.assert_array_equal(np.unique(s.test.items), s.cold_items)
     assert len(s.test) == np.isin(synthetic.items, s.cold_items).sum()
     assert_partition(s, synthetic)
-    again = cold_items(synthetic, 0.2, seed=3)
+    again = cold_items(synthetic, 0.2, 0.0, seed=3)
     np.testing.assert_array_equal(again.cold_items, s.cold_items)
-    assert not np.array_equal(cold_items(synthetic, 0.2, seed=4).cold_items, s.cold_items)
+    assert not np.array_equal(cold_items(synthetic, 0.2, 0.0, seed=4).cold_items, s.cold_items)
+
+
+# warm records of a user -> warm records held out with warm_test=0.2 (rounding of random:0.8)
+WARM_HELD_02 = {0: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 2, 9: 2, 10: 2, 11: 2, 12: 2, 13: 3}
+
+
+def test_cold_items_hold_out_warm_records():
+    inter = records(list(range(1, 14)) + [13, 7, 4], n_items=16)
+    s = cold_items(inter, 0.2, 0.2, seed=5)
+    assert s.name == "cold-item:0.2:0.2" and s.meta["warm_test"] == 0.2
+    assert_partition(s, inter)
+    cold = np.isin(inter.items, s.cold_items)
+    n_warm = np.bincount(inter.users[~cold], minlength=inter.n_users)
+    test_warm = ~np.isin(s.test.items, s.cold_items)
+    held = np.bincount(s.test.users[test_warm], minlength=inter.n_users)
+    np.testing.assert_array_equal(held, [WARM_HELD_02[int(n)] for n in n_warm])
+    assert s.meta["n_warm_test_records"] == held.sum() > 0
+    # every record of a cold item is test, whatever warm_test is
+    assert np.isin(s.test.items, s.cold_items).sum() == cold.sum()
+    # the cold draw does not depend on warm_test; warm_test=0 is the old split
+    base = cold_items(inter, 0.2, 0.0, seed=5)
+    np.testing.assert_array_equal(base.cold_items, s.cold_items)
+    assert len(base.test) == cold.sum()
+
+
+def test_cold_items_spec_and_errors(synthetic):
+    s = make_split(synthetic, "cold-item:0.25:0.3", seed=1)
+    assert s.meta["params"] == {"frac": 0.25, "warm_test": 0.3}
+    assert (~np.isin(s.test.items, s.cold_items)).any()
+    assert not np.isin(s.train_full().items, s.cold_items).any()
+    assert make_split(synthetic, "cold-item:0.25:0", seed=1).meta["warm_test"] == 0.0
+    with pytest.raises(ConfigError, match="warm_test"):
+        parse_spec("cold-item:0.2:1")
+    with pytest.raises(ConfigError, match="warm_test"):
+        cold_items(synthetic, 0.2, -0.1)
 
 
 def test_cold_items_keeps_one_warm():

@@ -87,11 +87,20 @@ def test_carve_temporal_global_cut(synthetic):
 
 
 def test_carve_cold_items_mirrors(synthetic):
-    base = cold_items(synthetic, 0.2)
+    base = cold_items(synthetic, 0.2, 0.0)
     out = carve_validation(base, 0.1, seed=4)
     check_carved(base, out)
     assert not np.isin(out.train.items, out.valid_cold_items).any()
     np.testing.assert_array_equal(np.unique(out.valid.items), out.valid_cold_items)
+    # with warm test records the valid part mirrors them: cold items whole plus warm records
+    warm_base = cold_items(synthetic, 0.2, 0.2)
+    warm = carve_validation(warm_base, 0.1, seed=4)
+    check_carved(warm_base, warm)
+    np.testing.assert_array_equal(warm.valid_cold_items, out.valid_cold_items)
+    cold_valid = np.isin(warm.valid.items, warm.valid_cold_items)
+    assert cold_valid.sum() == np.isin(warm_base.train.items, warm.valid_cold_items).sum()
+    assert (~cold_valid).any() and warm.meta["valid"]["warm_test"] == 0.2
+    warm.check_leakage().tuning().check_leakage()
     assert not np.isin(out.valid_cold_items, base.cold_items).any()
     tune = out.tuning()
     assert tune.test is out.valid and tune.valid is None
@@ -140,7 +149,8 @@ def test_leakage_of_valid_cold_sets_detected(synthetic):
         ("loo:time", ("loo", {"by": "time"})),
         ("LOO:random ", ("loo", {"by": "random"})),
         ("temporal:0.75", ("temporal", {"train_frac": 0.75})),
-        ("cold-item:0.2", ("cold-item", {"frac": 0.2})),
+        ("cold-item:0.2", ("cold-item", {"frac": 0.2, "warm_test": 0.2})),
+        ("cold-item:0.3:0", ("cold-item", {"frac": 0.3, "warm_test": 0.0})),
         ("cold-user:0.2", ("cold-user", {"frac": 0.2, "reveal": 0})),
         ("cold-user:0.3:5", ("cold-user", {"frac": 0.3, "reveal": 5})),
         ("fixed", ("fixed", {})),

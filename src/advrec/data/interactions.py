@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from advrec.data.growth import FeatureRows, encode_records, grow_ids
 from advrec.errors import DataError
 
 DUPLICATE_POLICIES = ("error", "last", "first", "sum", "max")
@@ -252,6 +253,68 @@ class Interactions:
             timestamps=ts,
             name=name or self.name,
         )
+
+    # ---------------------------------------------------------------- growing
+    def append_users(self, user_ids: Sequence[Any] | np.ndarray, features: FeatureRows = None) -> Interactions:
+        """The same records over a user id space grown by ``user_ids`` at the end.
+
+        Indices of existing users are unchanged; the new users get indices
+        ``n_users .. n_users + len(user_ids) - 1`` and no records (add them with
+        :meth:`new_records` and :meth:`concat`). One concatenation per call, the
+        record arrays are shared. No ids: ``self`` is returned.
+
+        Parameters
+        ----------
+        user_ids
+            New external ids, of the same kind (numbers or strings) as ``self.user_ids``.
+        features
+            Rows of ``user_features`` for the new users (a DataFrame or dict of columns,
+            a subset of the existing columns); missing columns and, without it, whole
+            rows are missing values.
+
+        Raises
+        ------
+        DataError
+            Naming an id that repeats or is already in the id space, or bad feature rows.
+        """
+        return grow_ids(self, "user", user_ids, features)
+
+    def append_items(self, item_ids: Sequence[Any] | np.ndarray, features: FeatureRows = None) -> Interactions:
+        """The same records over an item id space grown by ``item_ids`` (see :meth:`append_users`)."""
+        return grow_ids(self, "item", item_ids, features)
+
+    def new_records(
+        self,
+        users: Sequence[Any] | np.ndarray,
+        items: Sequence[Any] | np.ndarray,
+        values: Sequence[float] | np.ndarray | None = None,
+        timestamps: Sequence[int] | np.ndarray | None = None,
+        *,
+        external: bool = False,
+        duplicates: str = "error",
+        name: str | None = None,
+    ) -> Interactions:
+        """Records over this id space (ids, features, name kept), ready for :meth:`concat`.
+
+        Parameters
+        ----------
+        users, items
+            Indices, or external ids with ``external=True`` (unknown ids raise DataError).
+        values
+            Values per record; 1.0 when omitted.
+        timestamps
+            Times per record. When ``self`` has timestamps and none are given, every
+            new record gets the latest timestamp of ``self``; giving them to data
+            without timestamps raises DataError.
+        external
+            Whether ``users`` / ``items`` are external ids.
+        duplicates
+            Policy for repeated pairs among the new records (see :meth:`from_records`).
+        name
+            Name of the result (default ``self.name``).
+        """
+        return encode_records(self, users, items, values, timestamps, external=external,
+                              duplicates=duplicates, name=name)
 
     def implicit(self, threshold: float | None = None) -> Interactions:
         """Keep records with ``value >= threshold`` (all if None) and set values to 1.0."""

@@ -6,9 +6,11 @@
 """
 
 from advrec.eval.beyond import BeyondAccumulator, gini
-from advrec.eval.evaluator import EvalResult, Evaluator, evaluate, evaluate_split
-from advrec.eval.groups import group_report
+from advrec.eval.cold import evaluate_cold_items
+from advrec.eval.evaluator import Evaluator, evaluate, evaluate_split
+from advrec.eval.groups import attribute_report, group_report
 from advrec.eval.metrics import CUTOFF_METRICS, DEFAULT_METRICS
+from advrec.eval.result import EvalResult
 from advrec.eval.stats import (
     compare,
     format_mean_std,
@@ -16,6 +18,7 @@ from advrec.eval.stats import (
     paired_test,
     significance_mark,
 )
+from advrec.eval.targets import target_item_metrics
 
 __all__ = [
     "CUTOFF_METRICS",
@@ -23,8 +26,10 @@ __all__ = [
     "BeyondAccumulator",
     "EvalResult",
     "Evaluator",
+    "attribute_report",
     "compare",
     "evaluate",
+    "evaluate_cold_items",
     "evaluate_split",
     "format_mean_std",
     "gini",
@@ -32,4 +37,5 @@ __all__ = [
     "mean_std",
     "paired_test",
     "significance_mark",
+    "target_item_metrics",
 ]

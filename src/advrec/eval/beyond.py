@@ -65,6 +65,9 @@ class BeyondAccumulator:
         Number of users with at least one training record.
     features
         Row-normalised item feature matrix (see :func:`normalise_features`) or None.
+    catalogue
+        Sorted item indices that coverage and Gini are over (None: every item),
+        e.g. the candidate items of a restricted evaluation.
     """
 
     def __init__(
@@ -73,9 +76,12 @@ class BeyondAccumulator:
         item_train_users: np.ndarray,
         n_train_users: int,
         features: torch.Tensor | None = None,
+        *,
+        catalogue: np.ndarray | None = None,
     ) -> None:
         self.ks = ks
         self.n_items = len(item_train_users)
+        self.catalogue = catalogue
         pop = np.asarray(item_train_users, dtype=np.float64)
         share = np.maximum(pop, 1.0) / max(int(n_train_users), 1)
         self._pop = torch.from_numpy(pop)
@@ -127,10 +133,10 @@ class BeyondAccumulator:
         return out
 
     def finish(self) -> dict[str, float]:
-        """Catalogue coverage and Gini of exposure at every cutoff."""
+        """Catalogue coverage and Gini of exposure at every cutoff (over ``catalogue`` if given)."""
         out: dict[str, float] = {}
         for k in self.ks:
-            c = self.counts[k]
-            out[f"coverage@{k}"] = float(np.count_nonzero(c)) / self.n_items if self.n_items else float("nan")
+            c = self.counts[k] if self.catalogue is None else self.counts[k][self.catalogue]
+            out[f"coverage@{k}"] = float(np.count_nonzero(c)) / len(c) if len(c) else float("nan")
             out[f"gini@{k}"] = gini(c)
         return out

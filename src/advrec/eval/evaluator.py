@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -26,6 +24,7 @@ from advrec.eval.metrics import (
     relevant_matrix,
     top_items,
 )
+from advrec.eval.result import EvalResult
 from advrec.models.base import Recommender
 
 MEMORY_FACTOR = 8
@@ -35,69 +34,13 @@ Variants = Callable[[np.ndarray], Iterable[tuple[Hashable, torch.Tensor]]]
 """``variants(chunk)`` yields ``(key, scores of chunk)`` per variant of a model's scoring."""
 
 
-@dataclass
-class EvalResult:
-    """Per-user metric vectors and their summary for one (model, test set) evaluation.
-
-    Attributes
-    ----------
-    users
-        Evaluated user indices, ascending: users with at least one test item
-        outside the excluded (training) interactions.
-    per_user
-        ``"ndcg@20" -> float64 vector`` aligned with ``users``; ``"auc"`` has no
-        cutoff; ``"novelty@K"``, ``"arp@K"`` (and ``"ild@K"`` with item features)
-        are per-user beyond-accuracy values. NaN marks an undefined value.
-    summary
-        Mean of every per-user vector (NaN ignored) plus ``"coverage@K"`` and
-        ``"gini@K"`` of the whole set of recommended lists.
-    ks
-        Cutoffs.
-    n_users, n_items
-        Size of the id space (not the number of evaluated users; see ``users``).
-    meta
-        Provenance: model name, test and exclude names, chunk size, seconds.
-    """
-
-    users: np.ndarray
-    per_user: dict[str, np.ndarray]
-    summary: dict[str, float]
-    ks: tuple[int, ...]
-    n_users: int
-    n_items: int
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_evaluated(self) -> int:
-        """Number of evaluated users."""
-        return len(self.users)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary and counts (NaN becomes None)."""
-        summ = {k: (None if not np.isfinite(v) else float(v)) for k, v in self.summary.items()}
-        return {
-            "summary": summ,
-            "ks": list(self.ks),
-            "n_users": int(self.n_users),
-            "n_items": int(self.n_items),
-            "n_evaluated": self.n_evaluated,
-            "meta": dict(self.meta),
-        }
-
-    def to_frame(self) -> pd.DataFrame:
-        """Per-user table: a ``user`` column and one column per per-user metric."""
-        cols: dict[str, np.ndarray] = {"user": self.users}
-        cols.update(self.per_user)
-        return pd.DataFrame(cols)
-
-
 class Evaluator:
     """Rank all items for every test user, in chunks, and compute metrics.
 
     For each chunk of evaluated users: ``model.score(chunk)``; the user's
     excluded (training) items are set to ``-inf``; ``top-max(ks)`` items are
     taken with ties broken by lower item index; hits are looked up in the
-    test CSR. Memory is bounded by the chunk: no users x items matrix of the
+    test CSR. With ``candidates`` only those items are ranked. Memory is bounded by the chunk: no users x items matrix of the
     whole data set is ever built.
 
     Parameters
@@ -116,6 +59,11 @@ class Evaluator:
         ``(n_items, d)`` features or embeddings for intra-list diversity.
     show_progress
         Show a progress bar over chunks.
+    candidates
+        Indices of the items that may be recommended (None: all). Other items are
+        never ranked, test items outside it are dropped, only users with a test
+        item among the candidates are evaluated, and coverage / Gini are over the
+        candidates (e.g. the cold or warm items of a cold-start split).
     """
 
     def __init__(
@@ -128,8 +76,10 @@ class Evaluator:
         beyond: bool = True,
         item_features: np.ndarray | None = None,
         show_progress: bool = False,
+        candidates: np.ndarray | None = None,
     ) -> None:
         self.ks = _check_ks(ks)
+        self.candidates = None if candidates is None else _check_candidates(candidates)
         self.metrics = tuple(metrics)
         unknown = [m for m in self.metrics if m not in DEFAULT_METRICS]
         if unknown or not self.metrics:
@@ -192,10 +142,14 @@ class Evaluator:
             raise ConfigError(f"ks: cutoff {max(self.ks)} exceeds the number of items ({n_items})")
         excl = train.binary_csr
         rel = relevant_matrix(test.binary_csr, excl, test.name, train.name)
+        catalogue = self.candidates
+        rel, blocked = _restrict(rel, catalogue, n_items)
         n_rel_all = np.diff(rel.indptr)
         users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
         if not len(users):
-            raise DataError(f"{test.name}: no user has a test item outside {train.name!r}; nothing to evaluate")
+            among = "" if catalogue is None else f" among the {len(catalogue)} candidate items"
+            raise DataError(f"{test.name}: no user has a test item outside {train.name!r}{among}; "
+                            "nothing to evaluate")
         feats = None
         if self.beyond and self.item_features is not None:
             feats = normalise_features(self.item_features, n_items)
@@ -213,12 +167,12 @@ class Evaluator:
             for var, scores in variants(chunk):
                 if var not in accs:
                     accs[var] = BeyondAccumulator(self.ks, item_users, int(np.count_nonzero(np.diff(excl.indptr))),
-                                                  feats) if self.beyond else None
+                                                  feats, catalogue=catalogue) if self.beyond else None
                 if tuple(scores.shape) != (len(chunk), n_items):
                     raise AdvrecError(f"{model.name}: variant {var!r} scored shape {tuple(scores.shape)}, "
                                       f"expected {(len(chunk), n_items)}")
                 scores = finite_scores(model, chunk, scores)
-                for key, vec in self._chunk(scores, chunk, excl, rel, accs[var]).items():
+                for key, vec in self._chunk(scores, chunk, excl, rel, accs[var], blocked).items():
                     parts.setdefault(var, {}).setdefault(key, []).append(vec)
                 del scores
         out = {}
@@ -237,6 +191,8 @@ class Evaluator:
                 "chunk_size": step,
                 "seconds": round(time.perf_counter() - start, 3),
             }
+            if catalogue is not None:
+                meta["n_candidates"] = len(catalogue)
             if var is not None:
                 meta["variant"] = var
             out[var] = EvalResult(users, per_user, summary, self.ks, n_users, n_items, meta)
@@ -249,11 +205,18 @@ class Evaluator:
         excl: sp.csr_matrix,
         rel: sp.csr_matrix,
         acc: BeyondAccumulator | None,
+        blocked: torch.Tensor | None = None,
     ) -> dict[str, np.ndarray]:
         dev = scores.device
         excl_rows = excl[chunk]
-        scores = scores.masked_fill(dense_rows(excl_rows, dev), float("-inf"))
-        n_excl = torch.from_numpy(np.diff(excl_rows.indptr).astype(np.int64)).to(dev)
+        mask = dense_rows(excl_rows, dev)
+        if blocked is None:
+            n_excl = torch.from_numpy(np.diff(excl_rows.indptr).astype(np.int64)).to(dev)
+        else:  # non-candidates are excluded like training items
+            mask |= blocked.to(dev)[None, :]
+            n_excl = mask.sum(dim=1)
+        scores = scores.masked_fill(mask, float("-inf"))
+        del mask
         kmax = max(self.ks)
         top, top_val = top_items(scores, kmax)
         rows = rel[chunk]
@@ -334,6 +297,34 @@ def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
     if not out or out[0] < 1:
         raise ConfigError(f"ks must be a non-empty set of positive integers, got {ks!r}")
     return out
+
+
+def _check_candidates(candidates: np.ndarray) -> np.ndarray:
+    """Sorted unique int64 item indices; ConfigError unless a non-empty 1-D index array."""
+    c = np.asarray(candidates)
+    if c.ndim != 1 or not len(c) or not np.issubdtype(c.dtype, np.integer):
+        raise ConfigError(f"candidates must be a non-empty 1-D array of item indices, got shape {c.shape} "
+                          f"and dtype {c.dtype}")
+    if c.min() < 0:
+        raise ConfigError(f"candidates: negative item index {int(c.min())}")
+    return np.unique(c).astype(np.int64)
+
+
+def _restrict(
+    rel: sp.csr_matrix, candidates: np.ndarray | None, n_items: int
+) -> tuple[sp.csr_matrix, torch.Tensor | None]:
+    """Test pairs among the candidates only, and the ``(n_items,)`` mask of blocked items (or None)."""
+    if candidates is None:
+        return rel, None
+    if candidates[-1] >= n_items:
+        raise DataError(f"candidates: item index {int(candidates[-1])} is outside the {n_items} items")
+    allowed = np.zeros(n_items, dtype=bool)
+    allowed[candidates] = True
+    keep = allowed[rel.indices]
+    rows = np.repeat(np.arange(rel.shape[0]), np.diff(rel.indptr))
+    out = sp.csr_matrix((rel.data[keep], (rows[keep], rel.indices[keep])), shape=rel.shape)
+    out.sort_indices()
+    return out, torch.from_numpy(~allowed)
 
 
 def _check_spaces(model: Recommender, train: Interactions, test: Interactions) -> tuple[int, int]:

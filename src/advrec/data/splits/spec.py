@@ -15,8 +15,9 @@ from advrec.errors import ConfigError, DataError
 
 SPEC_GRAMMAR = (
     "random[:TRAIN_RATIO] | loo[:time|:random] | temporal[:TRAIN_FRAC] | "
-    "cold-item[:FRAC] | cold-user[:FRAC[:REVEAL]] | fixed  "
-    "(ratios in (0, 1), REVEAL an integer >= 0; e.g. 'random:0.8', 'cold-user:0.2:5')"
+    "cold-item[:FRAC[:WARM_TEST]] | cold-user[:FRAC[:REVEAL]] | fixed  "
+    "(ratios in (0, 1), WARM_TEST in [0, 1), REVEAL an integer >= 0; "
+    "e.g. 'random:0.8', 'cold-item:0.2:0.2', 'cold-user:0.2:5')"
 )
 
 # kind -> (names of the positional arguments, defaults)
@@ -24,7 +25,7 @@ _ARGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "random": (("train_ratio",), {"train_ratio": 0.8}),
     "loo": (("by",), {"by": "time"}),
     "temporal": (("train_frac",), {"train_frac": 0.8}),
-    "cold-item": (("frac",), {"frac": 0.2}),
+    "cold-item": (("frac", "warm_test"), {"frac": 0.2, "warm_test": 0.2}),
     "cold-user": (("frac", "reveal"), {"frac": 0.2, "reveal": 0}),
     "fixed": ((), {}),
 }
@@ -40,7 +41,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     ``params`` are keyword arguments of the matching splitter, with defaults
     filled in: ``"random:0.7" -> ("random", {"train_ratio": 0.7})``,
     ``"loo" -> ("loo", {"by": "time"})``,
-    ``"cold-user:0.2:5" -> ("cold-user", {"frac": 0.2, "reveal": 5})``.
+    ``"cold-user:0.2:5" -> ("cold-user", {"frac": 0.2, "reveal": 5})``,
+    ``"cold-item:0.3" -> ("cold-item", {"frac": 0.3, "warm_test": 0.2})``.
 
     Raises
     ------
@@ -67,12 +69,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
                 raise _bad(spec, f"REVEAL must be an integer >= 0, got {raw!r}")
             params[name] = int(raw)
         else:
+            zero_ok = name == "warm_test"  # 0: no warm records in test
             try:
                 value = float(raw)
             except ValueError:
                 raise _bad(spec, f"{name} must be a number, got {raw!r}") from None
-            if not 0.0 < value < 1.0:
-                raise _bad(spec, f"{name} must be in (0, 1), got {raw!r}")
+            if not (value >= 0.0 if zero_ok else value > 0.0) or value >= 1.0:
+                span = "[0, 1)" if zero_ok else "(0, 1)"
+                raise _bad(spec, f"{name} must be in {span}, got {raw!r}")
             params[name] = value
     return head, params
 
@@ -85,7 +89,7 @@ def _build(inter: Interactions, kind: str, params: dict[str, Any], seed: int) ->
     if kind == "temporal":
         return temporal(inter, params["train_frac"])
     if kind == "cold-item":
-        return cold_items(inter, params["frac"], seed=seed)
+        return cold_items(inter, params["frac"], params["warm_test"], seed=seed)
     return cold_users(inter, params["frac"], reveal=params["reveal"], seed=seed)
 
 

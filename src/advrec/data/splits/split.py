@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from advrec.data.growth import FeatureRows
 from advrec.data.interactions import Interactions
-from advrec.errors import LeakageError
+from advrec.errors import DataError, LeakageError
+
+PARTS = ("train", "test", "valid", "revealed", "valid_revealed")
+"""The :class:`Interactions` parts of a split (those present share one id space)."""
 
 
 def _count_in(a: np.ndarray, b: np.ndarray) -> int:
@@ -43,7 +48,8 @@ class Split:
     name
         The split spec, e.g. ``"random:0.8"`` or ``"fixed"``.
     meta
-        Free-form provenance (seed, parameters).
+        Free-form provenance (seed, parameters); ``meta["notes"]`` lists what
+        :meth:`grow` and :meth:`with_train` changed, in order.
     valid_cold_users, valid_cold_items, valid_revealed
         The cold sets (and revealed records) of the validation part when it
         was carved to mirror a cold-start test (see
@@ -119,6 +125,82 @@ class Split:
                 out = out.concat(part, name=self.train.name)
         return out
 
+    def grow(
+        self,
+        user_ids: Sequence[Any] | np.ndarray = (),
+        item_ids: Sequence[Any] | np.ndarray = (),
+        *,
+        user_features: FeatureRows = None,
+        item_features: FeatureRows = None,
+    ) -> Split:
+        """Every part over an id space grown by new users and items at the end.
+
+        Existing indices (and the cold sets) are unchanged; the new ids have no
+        records anywhere yet (add them with :meth:`with_train`). Train is grown with
+        :meth:`Interactions.append_users` / :meth:`~Interactions.append_items` and the
+        other parts share its grown id arrays and, where they shared train's
+        feature tables, its grown tables. No ids: ``self`` is returned.
+
+        Parameters
+        ----------
+        user_ids, item_ids
+            New external ids (see :meth:`Interactions.append_users`).
+        user_features, item_features
+            Side-feature rows of the new ids (missing values without them).
+
+        Raises
+        ------
+        DataError
+            Naming an id already in the id space (or repeated), or bad feature rows.
+        """
+        if np.asarray(user_ids).size == 0 and np.asarray(item_ids).size == 0:
+            self.train.append_users(user_ids, user_features)  # refuses feature rows without ids
+            self.train.append_items(item_ids, item_features)
+            return self
+        old = self.train
+        grown = old.append_users(user_ids, user_features).append_items(item_ids, item_features)
+        changes: dict[str, Any] = {"train": grown}
+        for label in PARTS[1:]:
+            part = getattr(self, label)
+            if part is not None:
+                changes[label] = _follow(part, old, grown, (user_ids, user_features), (item_ids, item_features))
+        n_u, n_i = grown.n_users - old.n_users, grown.n_items - old.n_items
+        return replace(self, **changes, meta=_noted(self.meta, f"grow: +{n_u} users, +{n_i} items"))
+
+    def with_train(self, train: Interactions, note: str = "train replaced") -> Split:
+        """The split with ``train`` as its training part, leakage-checked, the change noted.
+
+        The data stage of a pipeline (poison, augment, filter) builds the new
+        training part over the split's id space (after :meth:`grow` when it adds
+        users or items) and puts it in place here.
+
+        Parameters
+        ----------
+        train
+            The new training records, over exactly this split's id space.
+        note
+            What changed (e.g. ``"poison: 50 fake users"``); appended, with the
+            record counts, to ``meta["notes"]``.
+
+        Raises
+        ------
+        DataError
+            If ``train`` has another id space (grow the split first).
+        LeakageError
+            If ``train`` now shares pairs with valid / test or uses cold users / items.
+        """
+        old = self.train
+        same = train.n_users == old.n_users and train.n_items == old.n_items
+        if not (same and np.array_equal(train.user_ids, old.user_ids)
+                and np.array_equal(train.item_ids, old.item_ids)):
+            raise DataError(
+                f"split {self.name!r}: the new train {train.name!r} has id space "
+                f"({train.n_users}, {train.n_items}) or ids other than the split's ({old.n_users}, "
+                f"{old.n_items}); grow the split with Split.grow(...) and build train over it"
+            )
+        text = f"{note} (train records {len(old)} -> {len(train)})"
+        return replace(self, train=train, meta=_noted(self.meta, text)).check_leakage()
+
     def check_leakage(self) -> Split:
         """Refuse overlapping pairs and cold users/items that appear in training data.
 
@@ -190,3 +272,22 @@ class Split:
             if arr is not None:
                 out[label] = len(arr)
         return out
+
+
+def _noted(meta: dict[str, Any], note: str) -> dict[str, Any]:
+    """A copy of ``meta`` with ``note`` appended to its ``"notes"`` list."""
+    return {**meta, "notes": [*meta.get("notes", []), note]}
+
+
+def _follow(
+    part: Interactions,
+    old: Interactions,
+    grown: Interactions,
+    new_users: tuple[Sequence[Any] | np.ndarray, FeatureRows],
+    new_items: tuple[Sequence[Any] | np.ndarray, FeatureRows],
+) -> Interactions:
+    """``part`` over the id space of ``grown`` (train grown from ``old`` by the new ids and rows)."""
+    if part.user_features is old.user_features and part.item_features is old.item_features:
+        return replace(part, user_ids=grown.user_ids, item_ids=grown.item_ids,
+                       user_features=grown.user_features, item_features=grown.item_features)
+    return part.append_users(*new_users).append_items(*new_items)

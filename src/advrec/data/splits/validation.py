@@ -18,7 +18,7 @@ from advrec.data.splits.arrays import (
     round_half_up,
     user_ranks,
 )
-from advrec.data.splits.cold import _hold_out_users
+from advrec.data.splits.cold import _hold_out_users, warm_holdout
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError, DataError
 
@@ -56,7 +56,9 @@ def carve_validation(
         become valid.
     ``"cold-item"``
         ``round_half_up(ratio * m)`` of the ``m`` items with train records are
-        held out whole; ``Split.valid_cold_items`` holds them.
+        held out whole; ``Split.valid_cold_items`` holds them. Like the test,
+        each user also gives ``meta["warm_test"]`` (0 when absent) of their
+        remaining warm train records to valid, with the same rounding.
     ``"cold-user"``
         A fraction ``ratio`` of the train users with more than ``reveal``
         records is held out whole; with ``meta["reveal"] > 0`` their first
@@ -106,9 +108,11 @@ def carve_validation(
         info["mode"] = "global-time"
     elif kind == "cold-item":
         cold = pick_fraction(train.active_items(), r, rng, keep=1, label="train items")
-        to_valid = index_mask(train.n_items, cold)[train.items]
+        is_cold = index_mask(train.n_items, cold)[train.items]
+        warm_test = float(split.meta.get("warm_test", 0.0))
+        to_valid = is_cold | warm_holdout(train, ~is_cold, warm_test, rng)
         extra["valid_cold_items"] = cold
-        info["mode"] = "cold-item"
+        info.update(mode="cold-item", warm_test=warm_test)
     elif kind == "cold-user":
         reveal = int(split.meta.get("reveal", 0))
         reveal_by = str(split.meta.get("by", by))
