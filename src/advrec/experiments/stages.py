@@ -90,7 +90,7 @@ def eval_stages(model: Recommender, evaluations: Sequence[Evaluation], ctx: Eval
     for ev in evaluations:
         wanted = {"name": ev.name, "kind": ev.kind, "params": ev.params.model_dump(mode="json"),
                   "ks": list(ctx.ks), "fit": fit_key}
-        got = _finished_eval(out, ev.name, wanted)
+        got = _finished_eval(out, ev.name, wanted, ctx.fit_data)
         if got is None:
             t0 = time.perf_counter()
             output = ev.run(model, ctx)
@@ -106,7 +106,8 @@ def eval_stages(model: Recommender, evaluations: Sequence[Evaluation], ctx: Eval
     return done
 
 
-def _finished_eval(out: Path | None, name: str, wanted: dict[str, Any]) -> tuple[EvalOutput, dict[str, Any]] | None:
+def _finished_eval(out: Path | None, name: str, wanted: dict[str, Any],
+                   space: Interactions) -> tuple[EvalOutput, dict[str, Any]] | None:
     if out is None:
         return None
     f, pu = out / f"eval.{name}.json", out / f"per_user.{name}.parquet"
@@ -119,6 +120,6 @@ def _finished_eval(out: Path | None, name: str, wanted: dict[str, Any]) -> tuple
     users = frame["user"].to_numpy()
     per_user = {c: frame[c].to_numpy() for c in frame.columns if c != "user"}
     summary = {k: (np.nan if v is None else v) for k, v in record["metrics"].items()}
-    res = EvalResult(users, per_user, summary, tuple(record["ks"]), 0, 0, {"reused": True})
+    res = EvalResult(users, per_user, summary, tuple(record["ks"]), space.n_users, space.n_items, {"reused": True})
     extra = {k: v for k, v in record.items() if k not in (*wanted, "metrics", "n_users", "seconds")}
     return EvalOutput(res, extra), record
