@@ -14,6 +14,7 @@ from advrec.errors import ConfigError
 from advrec.eval.metrics import DEFAULT_METRICS
 from advrec.experiments.fitting import fit_resumable
 from advrec.models.registry import create, get_model_class
+from advrec.models.rp3beta import RP3beta
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -111,6 +112,7 @@ SEARCH_SPACES: dict[str, Space] = {
     "multvae": _space_multvae,
     "irgan": _space_irgan,
     "cfgan": _space_cfgan,
+    "rp3beta": RP3beta.search_space,
 }
 
 
