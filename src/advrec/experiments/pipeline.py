@@ -8,6 +8,7 @@ the same code.
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,10 +21,12 @@ import torch
 import advrec
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
+from advrec.data.sources import Dataset
+from advrec.experiments.fallback import early_stop, plan_defaults
 from advrec.experiments.fitting import fit_resumable
 from advrec.experiments.tuning import tune
 from advrec.models.base import Recommender
-from advrec.models.registry import create, default_params, get_model_class
+from advrec.models.registry import create, get_model_class
 from advrec.utils.io import atomic_write_json, atomic_write_with
 
 
@@ -45,12 +48,22 @@ def load_cached(name: str) -> Any:
     return load_dataset(name)
 
 
-def resolve_split(dataset: Any, spec: str | None, seed: int) -> Split:
-    """The split for ``spec`` (default: the published split if any, else ``random:0.8``)."""
+def resolve_split(dataset: Any, spec: str | None, seed: int, *, need_valid: bool = True) -> Split:
+    """The split for ``spec`` (default: the published split if any, else ``random:0.8``).
+
+    With ``need_valid=False`` (no tuning, no early stopping) data too small to carve a
+    validation part from still gives a split, without one.
+    """
     from advrec.data.splits import make_split
+    from advrec.errors import DataError
 
     spec = spec or ("fixed" if dataset.split is not None else "random:0.8")
-    return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split)
+    try:
+        return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split)
+    except DataError:
+        if need_valid:
+            raise
+        return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split, valid_ratio=0.0)
 
 
 def _seconds_before_resume(rec: Recommender) -> float:
@@ -67,7 +80,7 @@ def _seconds_before_resume(rec: Recommender) -> float:
 
 def train_and_evaluate(
     model: str,
-    dataset: str,
+    dataset: str | Dataset,
     *,
     split: str | None = None,
     seed: int = 0,
@@ -79,6 +92,7 @@ def train_and_evaluate(
     metric: str = "ndcg@20",
     checkpoints: str | Path | None = None,
     checkpoint_every: int = 10,
+    fallback: bool = False,
 ) -> RunResult:
     """Train ``model`` on ``dataset`` and evaluate it on the test part.
 
@@ -87,7 +101,8 @@ def train_and_evaluate(
     model
         Registered model name.
     dataset
-        Dataset name or path (see :func:`advrec.data.datasets.load_dataset`).
+        Dataset name or path (see :func:`advrec.data.datasets.load_dataset`), or a
+        loaded :class:`~advrec.data.sources.Dataset` (e.g. a user's own files).
     split
         Split spec (see :func:`advrec.data.splits.parse_spec`).
     seed
@@ -109,18 +124,31 @@ def train_and_evaluate(
         final fit, ``trial<n>/`` per tuning trial); a rerun resumes from them.
     checkpoint_every
         Epochs between checkpoints.
+    fallback
+        When the dataset has no tuned defaults for ``model`` (and no tuning is
+        asked for): say so on stderr, start from the model's fallback defaults and
+        let iterative models stop early on the validation part (``advrec train``
+        sets it; experiment files keep their explicit values).
 
     Notes
     -----
     Tuning fits on ``split.train`` and scores ``split.valid``. The final model
     is fitted on train + valid and scored on test with those items excluded.
+    See :mod:`advrec.experiments.fallback` for ``fallback``. A run that needs no
+    validation part (no tuning, no early stopping) does not fail when the data are
+    too small to carve one.
     """
     from advrec.eval import evaluate, group_report
 
     get_model_class(model)
-    ds = load_cached(dataset)
-    sp = resolve_split(ds, split, seed)
-    chosen = {**default_params(model, ds.name), **(params or {}), "seed": seed}
+    ds = load_cached(dataset) if isinstance(dataset, str) else dataset
+    plan = plan_defaults(model, ds.name, params, tuning=bool(tune_trials), fallback=fallback)
+    if plan.notice:
+        print(plan.notice, file=sys.stderr)
+    sp = resolve_split(ds, split, seed, need_valid=bool(tune_trials) or plan.early_stop)
+    chosen = {**plan.params, **(params or {}), "seed": seed}
+    if plan.early_stop:
+        chosen = early_stop(model, sp, chosen, show_progress=show_progress)
     trials: list[dict[str, Any]] = []
     if tune_trials:
         # the search starts from the model's own defaults; only the user's --set values stay fixed
@@ -144,6 +172,7 @@ def train_and_evaluate(
         "seed": seed,
         "hyperparameters": rec.config.model_dump(mode="json"),
         "tuning": {"trials": len(trials), "history": trials} if trials else None,
+        "defaults": plan.source,
         "fit_seconds": round(fit_seconds, 3),
         "resumed_from_epoch": getattr(getattr(rec, "loop_result_", None), "resumed_from", 0),
         "device": device_label(getattr(rec, "device", torch.device("cpu"))),

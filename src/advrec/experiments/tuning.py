@@ -148,7 +148,7 @@ def tune(
     base_params
         Fixed parameters the search does not change.
     show_progress
-        Show Optuna's progress bar.
+        Show Optuna's progress bar and a line per finished trial with its validation score.
     checkpoints
         Folder for the resumable checkpoints of iterative models, one ``trial<n>``
         folder per trial. The seeded sampler proposes the same values again, so a
@@ -201,7 +201,7 @@ def tune(
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
         return float(res.summary[metric])
 
-    optuna.logging.set_verbosity(logging.WARNING)
+    optuna.logging.set_verbosity(logging.INFO if show_progress else logging.WARNING)  # INFO: a line per trial
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress)
     trials = [  # only the values a trial really used: fixed ones override the sampled ones
