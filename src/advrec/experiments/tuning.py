@@ -201,9 +201,10 @@ def tune(
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
         return float(res.summary[metric])
 
-    optuna.logging.set_verbosity(logging.INFO if show_progress else logging.WARNING)  # INFO: a line per trial
+    optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress)
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress,
+                   callbacks=[_print_trial(metric)] if show_progress else None)
     trials = [  # only the values a trial really used: fixed ones override the sampled ones
         {"number": t.number, "params": {k: v for k, v in t.params.items() if k not in fixed},
          "value": t.value, **t.user_attrs}
@@ -214,6 +215,20 @@ def tune(
     best = {**SEARCH_SPACES[name](optuna.trial.FixedTrial(study.best_params)), **fixed}
     best.update(study.best_trial.user_attrs.get("selected", {}))
     return best, trials
+
+
+def _print_trial(metric: str) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """An Optuna callback writing one line per finished trial to stderr: its validation score and values."""
+    import sys
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.value is None:
+            return
+        values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        print(f"advrec: trial {trial.number}: validation {metric} {trial.value:.4f} ({values}); "
+              f"best {study.best_value:.4f} (trial {study.best_trial.number})", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _cutoff(metric: str) -> int:
