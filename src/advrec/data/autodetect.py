@@ -21,7 +21,6 @@ from advrec.data.tabular import PARQUET, SEPARATORS, load_tabular
 from advrec.errors import DataError
 
 
-
 def sniff_split_format(path: Path) -> str:
     """``"lightgcn"`` or ``"pairs"`` from the first lines of a ``train.txt``.
 

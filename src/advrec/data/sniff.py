@@ -58,7 +58,7 @@ def parse_columns(spec: str | None) -> tuple[str | None, ...] | None:
     if "items" in out:
         if out != ["user", "items"]:
             raise DataError("--columns: 'items' is only valid as 'user,items' (one line per user)")
-    elif "user" not in out or "item" not in out or len(set(r for r in out if r)) != len([r for r in out if r]):
+    elif "user" not in out or "item" not in out or len({r for r in out if r}) != len([r for r in out if r]):
         raise DataError(f"--columns {spec!r}: name user and item exactly once (other roles at most once)")
     return tuple(out)
 
@@ -67,7 +67,7 @@ def parse_sep(sep: str | None) -> str | None:
     """``--sep`` value: a character, ``tab``/``comma``/... or ``space``/``whitespace``."""
     if sep is None:
         return None
-    return SEP_NAMES[sep.lower()] if sep.lower() in SEP_NAMES else sep
+    return SEP_NAMES.get(sep.lower(), sep)
 
 
 def sample(raw: bytes, label: str, encoding: str = "utf-8") -> list[tuple[int, str]]:

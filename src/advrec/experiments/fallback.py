@@ -64,7 +64,7 @@ def plan_defaults(model: str, dataset: str, user_params: dict[str, Any] | None, 
               + (f" {_fmt(shown)}" if shown else "")
               + ("; the number of epochs is chosen by early stopping on a validation part carved from train"
                  if iterative else "")
-              + f". Run with --tune 30 to choose them on validation data.")
+              + ". Run with --tune 30 to choose them on validation data.")
     return DefaultsPlan(fallback, "fallback" if FALLBACK_KEY in _defaults_table().get(name, {}) else "config",
                         iterative, notice)
 

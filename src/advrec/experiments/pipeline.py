@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 import advrec
+from advrec.data.sources import Dataset
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
-from advrec.data.sources import Dataset
 from advrec.experiments.fallback import early_stop, plan_defaults
 from advrec.experiments.fitting import fit_resumable
 from advrec.experiments.tuning import tune
