@@ -128,6 +128,8 @@ def train_command(args: argparse.Namespace) -> int:
     from advrec.models.registry import get_model_class
     from advrec.utils.io import safe_name
 
+    from advrec.data.datasets import REGISTRY
+
     get_model_class(args.model)  # an unknown model is reported before any file is read
     params = parse_assignments(args.set)
     ds = resolve_dataset(args, args.data, "--data")
@@ -135,7 +137,8 @@ def train_command(args: argparse.Namespace) -> int:
     out = args.out or str(Path("runs") / safe_name(label) / f"{args.model}-seed{args.seed}")
     res = train_and_evaluate(
         args.model, ds, split=args.split, seed=args.seed, params=params, tune_trials=args.tune,
-        ks=tuple(args.k or [20]), out=out, show_progress=args.progress or sys.stderr.isatty(), fallback=True,
+        ks=tuple(args.k or [20]), out=out, show_progress=args.progress or sys.stderr.isatty(),
+        fallback=not (isinstance(ds, str) and ds in REGISTRY),  # built-in datasets: exactly as before
     )
     rec = res.record
     if args.json:
