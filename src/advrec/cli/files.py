@@ -124,11 +124,10 @@ def tuning_summary(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def train_command(args: argparse.Namespace) -> int:
     """``advrec train MODEL (--data NAME | --train FILE --test FILE) ...``."""
+    from advrec.data.datasets import REGISTRY
     from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
     from advrec.models.registry import get_model_class
     from advrec.utils.io import safe_name
-
-    from advrec.data.datasets import REGISTRY
 
     get_model_class(args.model)  # an unknown model is reported before any file is read
     params = parse_assignments(args.set)
