@@ -208,7 +208,8 @@ def not_found_message(spec: DatasetSpec, tried: list[str]) -> str:
     if spec.archive is not None:
         how += (f"; or place {spec.archive.filename} ({spec.archive.url}) in {cache_root()} "
                 "and it will be verified and extracted")
-    how += f"; or call load_dataset({spec.name!r}, path='/folder/with/the/files')."
+    how += (f"; or call load_dataset({spec.name!r}, path='/folder/with/the/files'); files of your own are read "
+            "with advrec train MODEL --train FILE --test FILE (or --data FILE).")
     lines.append(how)
     return "\n".join(lines)
 

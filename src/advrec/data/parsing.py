@@ -305,7 +305,7 @@ def check_duplicate_pairs(
     raise DataError(
         f"{label} line {at_r}: duplicate (user, item) pair ({_item(u[r])}, {_item(i[r])}), first on line {at_f} "
         f"({int(dup.sum())} repeated records in all); pass duplicates='first', 'last', 'sum' or 'max' "
-        "to resolve them"
+        "(on the command line --duplicates first|last|sum|max) to resolve them"
     )
 
 

@@ -44,8 +44,9 @@ def guess_columns(columns: list[str]) -> dict[str, str]:
             out[role] = hit
     if "user" not in out or "item" not in out:
         raise DataError(
-            f"cannot tell which columns hold users and items among {columns}; call "
-            "advrec.data.tabular.load_tabular(path, user=..., item=..., value=..., timestamp=...)"
+            f"cannot tell which columns hold users and items among {columns}; on the command line pass "
+            "--columns with one name per field (e.g. --columns user,item,rating,timestamp; '-' skips one), "
+            "in Python load_tabular(path, user=..., item=..., value=..., timestamp=...)"
         )
     return out
 
@@ -90,12 +91,15 @@ def load_tabular(
     raw, label = (b"", path.name) if is_parquet else read_source(path)
     header = _parquet_columns(path) if is_parquet else _header(raw, path, sep, encoding)
     if user is None and item is None:
-        g = guess_columns(header)
+        try:
+            g = guess_columns(header)
+        except DataError as exc:
+            raise DataError(f"{label}: {exc}") from None
         user, item = g["user"], g["item"]
         value = value or g.get("value")
         timestamp = timestamp or g.get("timestamp")
     if user is None or item is None:
-        raise DataError(f"{label}: pass both user= and item= column names")
+        raise DataError(f"{label}: pass both user= and item= column names (--columns on the command line)")
     mapping = {"user": user, "item": item, "value": value, "timestamp": timestamp}
     for role, col in mapping.items():
         if col is not None and col not in header:
@@ -129,7 +133,7 @@ def _sep(path: Path, sep: str | None) -> str | None:
         return sep
     ext = path.suffix.lower()
     if ext not in SEPARATORS:
-        raise DataError(f"{path.name}: cannot infer the separator from {ext!r}; pass sep=")
+        raise DataError(f"{path.name}: cannot infer the separator from {ext!r}; pass sep= (--sep on the command line)")
     return SEPARATORS[ext]
 
 

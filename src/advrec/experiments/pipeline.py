@@ -7,6 +7,7 @@ the same code.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -15,16 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from advrec.data.sources import Dataset
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult
 from advrec.experiments.data_stages import DataStage, apply_stages
 from advrec.experiments.evaluations import EvalContext, Evaluation, Ranking
+from advrec.experiments.fallback import early_stop, plan_defaults
 from advrec.experiments.records import device_label, machine, save_per_user, versions
 from advrec.experiments.stages import eval_stages, fit_stage
 from advrec.experiments.tuning import tune
 from advrec.models.base import Recommender
-from advrec.models.registry import default_params, get_model_class
+from advrec.models.registry import get_model_class
 from advrec.utils.io import atomic_write_json
 
 __all__ = ["RunResult", "device_label", "load_cached", "machine", "parse_assignments", "resolve_split",
@@ -51,17 +54,27 @@ def load_cached(name: str) -> Any:
     return load_dataset(name)
 
 
-def resolve_split(dataset: Any, spec: str | None, seed: int) -> Split:
-    """The split for ``spec`` (default: the published split if any, else ``random:0.8``)."""
+def resolve_split(dataset: Any, spec: str | None, seed: int, *, need_valid: bool = True) -> Split:
+    """The split for ``spec`` (default: the published split if any, else ``random:0.8``).
+
+    With ``need_valid=False`` (no tuning, no early stopping) data too small to carve a
+    validation part from still gives a split, without one.
+    """
     from advrec.data.splits import make_split
+    from advrec.errors import DataError
 
     spec = spec or ("fixed" if dataset.split is not None else "random:0.8")
-    return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split)
+    try:
+        return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split)
+    except DataError:
+        if need_valid:
+            raise
+        return make_split(dataset.interactions, spec, seed=seed, fixed=dataset.split, valid_ratio=0.0)
 
 
 def train_and_evaluate(
     model: str,
-    dataset: str,
+    dataset: str | Dataset,
     *,
     split: str | None = None,
     seed: int = 0,
@@ -77,6 +90,7 @@ def train_and_evaluate(
     other_stages: Sequence[DataStage] = (),
     init: Recommender | None = None,
     evaluations: Sequence[Evaluation] | None = None,
+    fallback: bool = False,
 ) -> RunResult:
     """One run: data stages -> (tune) -> fit -> evaluations -> record; each stage resumable.
 
@@ -85,7 +99,8 @@ def train_and_evaluate(
     model
         Registered model name.
     dataset
-        Dataset name or path (see :func:`advrec.data.datasets.load_dataset`).
+        Dataset name or path (see :func:`advrec.data.datasets.load_dataset`), or a
+        loaded :class:`~advrec.data.sources.Dataset` (e.g. a user's own files).
     split
         Split spec (see :func:`advrec.data.splits.parse_spec`).
     seed
@@ -121,21 +136,35 @@ def train_and_evaluate(
         Named evaluations of the fitted model (see :mod:`advrec.experiments.evaluations`);
         default: ``test``, full ranking on the test part (fold-in for cold users, three
         settings for cold items). ``record["metrics"]`` are the first evaluation's.
+    fallback
+        When the dataset has no tuned defaults for ``model`` (and no tuning is
+        asked for): say so on stderr, start from the model's fallback defaults and
+        let iterative models stop early on the validation part (``advrec train``
+        sets it; experiment files keep their explicit values).
 
     Notes
     -----
     Tuning fits on ``split.train`` and scores ``split.valid``. The final model
     is fitted on train + valid and scored on test with those items excluded.
+    See :mod:`advrec.experiments.fallback` for ``fallback``. A run that needs no
+    validation part (no tuning, no early stopping) does not fail when the data are
+    too small to carve one.
     """
     from advrec.eval import group_report
 
     get_model_class(model)
-    ds = load_cached(dataset)
-    sp, data_records = apply_stages(resolve_split(ds, split, seed), list(stages), seed)
+    ds = load_cached(dataset) if isinstance(dataset, str) else dataset
+    plan = plan_defaults(model, ds.name, params, tuning=bool(tune_trials), fallback=fallback)
+    if plan.notice:
+        print(plan.notice, file=sys.stderr)
+    need_valid = bool(tune_trials) or plan.early_stop
+    sp, data_records = apply_stages(resolve_split(ds, split, seed, need_valid=need_valid), list(stages), seed)
     out_dir = None if out is None else Path(out)
     if out_dir is not None and data_records:
         atomic_write_json(out_dir / "data.json", data_records)
-    chosen = {**default_params(model, ds.name), **(params or {}), "seed": seed}
+    chosen = {**plan.params, **(params or {}), "seed": seed}
+    if plan.early_stop:
+        chosen = early_stop(model, sp, chosen, show_progress=show_progress)
     trials: list[dict[str, Any]] = []
     if tune_trials:
         # the search starts from the model's own defaults; only the user's --set values stay fixed
@@ -159,6 +188,7 @@ def train_and_evaluate(
         "seed": seed,
         "hyperparameters": rec.config.model_dump(mode="json"),
         "tuning": {"trials": len(trials), "history": trials} if trials else None,
+        "defaults": plan.source,
         **{k: fit_record[k] for k in ("fit_seconds", "resumed_from_epoch", "device", "init")},
         "eval_seconds": round(sum(r["seconds"] for _, r in done.values()), 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},

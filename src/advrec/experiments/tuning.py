@@ -14,6 +14,7 @@ from advrec.errors import ConfigError
 from advrec.eval.metrics import DEFAULT_METRICS
 from advrec.experiments.fitting import fit_resumable
 from advrec.models.registry import create, get_model_class
+from advrec.models.rp3beta import RP3beta
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -111,6 +112,7 @@ SEARCH_SPACES: dict[str, Space] = {
     "multvae": _space_multvae,
     "irgan": _space_irgan,
     "cfgan": _space_cfgan,
+    "rp3beta": RP3beta.search_space,
 }
 
 
@@ -146,7 +148,7 @@ def tune(
     base_params
         Fixed parameters the search does not change.
     show_progress
-        Show Optuna's progress bar.
+        Show Optuna's progress bar and a line per finished trial with its validation score.
     checkpoints
         Folder for the resumable checkpoints of iterative models, one ``trial<n>``
         folder per trial. The seeded sampler proposes the same values again, so a
@@ -201,7 +203,8 @@ def tune(
 
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress)
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress,
+                   callbacks=[_print_trial(metric)] if show_progress else None)
     trials = [  # only the values a trial really used: fixed ones override the sampled ones
         {"number": t.number, "params": {k: v for k, v in t.params.items() if k not in fixed},
          "value": t.value, **t.user_attrs}
@@ -212,6 +215,20 @@ def tune(
     best = {**SEARCH_SPACES[name](optuna.trial.FixedTrial(study.best_params)), **fixed}
     best.update(study.best_trial.user_attrs.get("selected", {}))
     return best, trials
+
+
+def _print_trial(metric: str) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """An Optuna callback writing one line per finished trial to stderr: its validation score and values."""
+    import sys
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.value is None:
+            return
+        values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        print(f"advrec: trial {trial.number}: validation {metric} {trial.value:.4f} ({values}); "
+              f"best {study.best_value:.4f} (trial {study.best_trial.number})", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _cutoff(metric: str) -> int:

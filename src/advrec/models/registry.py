@@ -30,6 +30,7 @@ MODELS: dict[str, str] = {
     "multvae": "advrec.models.multvae:MultVAE",
     "cfgan": "advrec.models.cfgan:CFGAN",
     "irgan": "advrec.models.irgan:IRGAN",
+    "rp3beta": "advrec.models.rp3beta:RP3beta",
 }
 
 _DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")

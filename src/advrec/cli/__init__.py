@@ -7,12 +7,10 @@ corrupted model folder) prints one clear line on stderr and exits with 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
+from advrec.cli.files import add_file_options, data_command, train_command
 from advrec.errors import AdvrecError
 
 
@@ -25,14 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     dsub.add_parser("list", help="names of the built-in datasets")
     info = dsub.add_parser("info", help="counts, density, features and checksums of a dataset")
-    info.add_argument("name")
+    info.add_argument("name", nargs="?", help="dataset name, file or folder (or give --train/--test)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    add_file_options(info)
     fetch = dsub.add_parser("fetch", help="make a dataset's files available locally")
     fetch.add_argument("name")
 
     tr = sub.add_parser("train", help="train a model, evaluate it on the test split, save it")
     tr.add_argument("model")
-    tr.add_argument("--data", required=True, metavar="NAME", help="dataset name or path")
+    tr.add_argument("--data", metavar="NAME", help="dataset name, file or folder (or give --train/--test)")
     tr.add_argument("--split", metavar="SPEC", help="e.g. random:0.8, loo, temporal:0.8, cold-item:0.2, fixed")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
@@ -40,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--k", type=int, action="append", metavar="K", help="metric cutoff (repeatable, default 20)")
     tr.add_argument("--out", metavar="DIR", help="where to save the model (default runs/<data>/<model>-seed<N>)")
     tr.add_argument("--json", action="store_true", help="print one JSON object")
-    tr.add_argument("--progress", action="store_true", help="show progress bars")
+    tr.add_argument("--progress", action="store_true",
+                    help="show progress on stderr (fits, tuning trials with their validation score) even "
+                         "when stderr is not a terminal; stdout stays one JSON object with --json")
+    add_file_options(tr)
 
     run = sub.add_parser("run", help="run an experiment TOML file (models x datasets x seeds)")
     run.add_argument("experiment", metavar="EXPERIMENT.toml")
@@ -100,64 +102,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         _parser().print_help()
         return 0
-    handler = {"data": _data, "train": _train, "run": _run, "recommend": _recommend, "demo": _demo,
+    handler = {"data": data_command, "train": train_command, "run": _run, "recommend": _recommend, "demo": _demo,
                "curves": _curves}
     return handler[args.command](args)
-
-
-def _data(args: argparse.Namespace) -> int:
-    from advrec.data.datasets import (
-        dataset_info,
-        dataset_names,
-        fetch_dataset,
-        load_dataset,
-    )
-
-    if args.data_command == "list":
-        print("\n".join(dataset_names()))
-    elif args.data_command == "fetch":
-        print(fetch_dataset(args.name))
-    else:
-        info = dataset_info(load_dataset(args.name))
-        print(json.dumps(info, indent=2, default=str) if args.json else _format_info(info))
-    return 0
-
-
-def _format_info(info: dict[str, Any], indent: str = "") -> str:
-    lines = []
-    for key, val in info.items():
-        if isinstance(val, dict) and not val:
-            continue
-        if isinstance(val, dict):
-            lines.append(f"{indent}{key}:")
-            lines.append(_format_info(val, indent + "  "))
-        else:
-            lines.append(f"{indent}{key}: {val}")
-    return "\n".join(lines)
-
-
-def _train(args: argparse.Namespace) -> int:
-    from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
-    from advrec.utils.io import safe_name
-
-    params = parse_assignments(args.set)
-    out = args.out or str(Path("runs") / safe_name(args.data) / f"{args.model}-seed{args.seed}")
-    res = train_and_evaluate(
-        args.model, args.data, split=args.split, seed=args.seed, params=params,
-        tune_trials=args.tune, ks=tuple(args.k or [20]), out=out, show_progress=args.progress,
-    )
-    rec = res.record
-    if args.json:
-        keep = ("model", "dataset", "split", "seed", "hyperparameters", "fit_seconds", "eval_seconds",
-                "metrics", "n_test_users", "out")
-        print(json.dumps({k: rec[k] for k in keep if k in rec}))
-    else:
-        print(f"{rec['model']} on {rec['dataset']} ({rec['split']}, seed {rec['seed']}): "
-              f"fit {rec['fit_seconds']:.1f}s, {rec['n_test_users']} test users")
-        for key, val in sorted(rec["metrics"].items()):
-            print(f"  {key:>16}: {val:.4f}")
-        print(f"saved to {rec['out']}")
-    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -205,7 +152,6 @@ def _demo(args: argparse.Namespace) -> int:
 
     run_demo(models=args.models, seed=args.seed)
     return 0
-
 
 
 def _curves(args: argparse.Namespace) -> int:
