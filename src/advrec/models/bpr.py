@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import numpy as np
 import torch
 from pydantic import Field
 
 from advrec.data.interactions import Interactions
 from advrec.models.sampling import NegativeSampler
-from advrec.models.torch_base import TorchConfig, TorchRecommender
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class BPRConfig(TorchConfig):
@@ -53,6 +58,18 @@ class BPRMF(TorchRecommender):
     name = "bpr"
     config_class = BPRConfig
     config: BPRConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {**EARLY_STOPPING, "batch_size": 4096}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "factors": t.suggest_categorical("factors", [64, 128, 256]),
+            "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+            "l2": t.suggest_float("l2", 1e-3, 5e-2, log=True),
+        }
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,7 +13,10 @@ from pydantic import Field
 
 from advrec.data.interactions import Interactions
 from advrec.models.sampling import NegativeSampler
-from advrec.models.torch_base import TorchConfig, TorchRecommender
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class LightGCNConfig(TorchConfig):
@@ -138,6 +141,18 @@ class LightGCN(TorchRecommender):
     supports_device = True
     config_class = LightGCNConfig
     config: LightGCNConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {**EARLY_STOPPING, "batch_size": 4096}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "layers": t.suggest_int("layers", 1, 4),
+            "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+            "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
+        }
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:

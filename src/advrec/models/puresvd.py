@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -10,6 +12,9 @@ from scipy.sparse.linalg import svds
 
 from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class PureSVDConfig(RowModelConfig):
@@ -44,6 +49,11 @@ class PureSVD(RowModel):
 
     name = "puresvd"
     config_class = PureSVDConfig
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {"factors": t.suggest_int("factors", 4, 400, log=True)}
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config

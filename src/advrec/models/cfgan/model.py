@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +30,9 @@ from advrec.models.cfgan.sampled import (
 )
 from advrec.models.gan_base import GANRecommender
 from advrec.train.loop import Validator
+
+if TYPE_CHECKING:
+    import optuna
 
 #: item mode refuses data whose users x items score cache would exceed this (GB)
 MAX_ITEM_CACHE_GB = 8.0
@@ -82,6 +86,22 @@ class CFGAN(GANRecommender):
     supports_device = True
     config_class = CFGANConfig
     config: CFGANConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {"epochs": 300, "eval_every": 10, "patience": 4}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "lr": t.suggest_float("lr", 1e-5, 3e-3, log=True),
+            "lr_d": t.suggest_float("lr_d", 1e-5, 3e-3, log=True),
+            "alpha": t.suggest_float("alpha", 1e-3, 1.0, log=True),
+            "zr_ratio": t.suggest_float("zr_ratio", 0.1, 0.9),
+            "pm_ratio": t.suggest_float("pm_ratio", 0.1, 0.9),
+            "g_hidden": [t.suggest_categorical("g_hidden", [200, 400, 800])],
+            "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
+        }
 
     def __init__(self, config: CFGANConfig | None = None, **params: object) -> None:
         super().__init__(config, **params)
