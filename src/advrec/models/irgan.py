@@ -14,6 +14,7 @@ from pydantic import Field
 from torch import nn
 
 from advrec.data.interactions import Interactions
+from advrec.errors import DataError
 from advrec.gan.diagnostics import profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
 from advrec.models.gan_base import GANConfig, GANRecommender
@@ -126,6 +127,7 @@ class IRGAN(GANRecommender):
 
     name = "irgan"
     config_class = IRGANConfig
+    capabilities = frozenset({"embeddings", "differentiable"})
     config: IRGANConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -271,6 +273,21 @@ class IRGAN(GANRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         return self._net().all_items(torch.from_numpy(users))
+
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        return self._net().all_items(torch.from_numpy(users))
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """User and item factors of the scoring network (the generator unless ``score_with="d"``)."""
+        net = self._net()
+        return net.user, net.item
+
+    def _score_embeddings(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        bias = self._net().bias.detach()
+        if len(item_vectors) != len(bias):
+            raise DataError(f"irgan: score_embeddings needs all {len(bias)} item vectors (the item bias is "
+                            f"per item), got {len(item_vectors)}")
+        return user_vectors @ item_vectors.T + bias
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()} | {

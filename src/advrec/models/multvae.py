@@ -115,6 +115,7 @@ class MultVAE(TorchRecommender):
     name = "multvae"
     supports_device = True
     config_class = MultVAEConfig
+    capabilities = frozenset({"differentiable"})
     config: MultVAEConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -202,6 +203,9 @@ class MultVAE(TorchRecommender):
         self.net.eval()
         mu, _ = self.net.encode(self._rows(torch.from_numpy(users)))
         return self.net.decoder(mu)
+
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        return self._score(users)  # the same decoding; the caller keeps autograd on
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.net.state_dict().items()}

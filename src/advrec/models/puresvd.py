@@ -49,6 +49,7 @@ class PureSVD(RowModel):
 
     name = "puresvd"
     config_class = PureSVDConfig
+    capabilities = frozenset({"embeddings"})
 
     @classmethod
     def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
@@ -73,6 +74,14 @@ class PureSVD(RowModel):
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         v = self.item_factors_.numpy()
         return torch.from_numpy(np.asarray(rows @ v, dtype=np.float32)) @ self.item_factors_.T
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(X V, V)``: each user's row projected on the item factors, and the item factors."""
+        source = self._seen if self.x_ is None else self.x_
+        assert source is not None
+        v = self.item_factors_.numpy()
+        users = torch.from_numpy(np.asarray(source.astype(np.float32) @ v, dtype=np.float32))
+        return users, self.item_factors_
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {"item_factors": self.item_factors_, "singular_values": self.singular_values_}
