@@ -207,7 +207,7 @@ def encode_frame(table: pd.DataFrame, label: str = "features") -> tuple[np.ndarr
     for col in table.columns:
         values = table[col].reset_index(drop=True)
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            x = values.to_numpy(np.float64)
+            x = np.array(values.to_numpy(np.float64), dtype=np.float64)  # a writable copy
             known = np.isfinite(x)
             x[~known] = x[known].mean() if known.any() else 0.0
             blocks.append(x[:, None].astype(np.float32))
