@@ -135,7 +135,7 @@ class GroupPop(Recommender):
         out = self.group_scores_[groups.clamp(min=0)]
         return torch.where((groups >= 0).unsqueeze(1), out, pop)
 
-    def _state(self) -> dict[str, torch.Tensor]:
+    def _state(self) -> dict[str, torch.Tensor | np.ndarray]:
         return {"group_keys": self.group_keys_, "user_group": self.user_group_, "group_scores": self.group_scores_,
                 "popularity": self.popularity_, "group_columns": self.group_columns_}
 

@@ -257,8 +257,10 @@ class LightGCN(TorchRecommender):
         if u.shape != (self.n_users, d) or i.shape != (self.n_items, d):
             raise ValueError(f"embedding shapes {tuple(u.shape)}, {tuple(i.shape)} do not match the config")
         self._final = torch.cat([u, i]).contiguous()
-        self._adj = None
+        vars(self).pop("_adj", None)  # rebuilt from the saved training matrix when needed
+        vars(self).pop("ego", None)
         ego = state.get("ego")  # absent in files written before the ego embeddings were saved
-        if ego is not None and ego.shape != (self.n_users + self.n_items, d):
-            raise ValueError(f"ego embeddings of shape {tuple(ego.shape)} do not match the config")
-        self.ego = None if ego is None else torch.nn.Parameter(ego.contiguous())
+        if ego is not None:
+            if ego.shape != (self.n_users + self.n_items, d):
+                raise ValueError(f"ego embeddings of shape {tuple(ego.shape)} do not match the config")
+            self.ego = torch.nn.Parameter(ego.contiguous())

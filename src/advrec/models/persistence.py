@@ -113,7 +113,7 @@ def _set_side_features(model: Recommender, meta: dict[str, Any], tensors: dict[s
         matrix = tensors.pop(f"features.{kind}", None)
         if (cols is None) != (matrix is None):
             raise ValueError(f"{kind} side features: the names and the matrix must both be saved")
-        if matrix is not None and tuple(matrix.shape) != (sizes[kind], len(cols)):
+        if matrix is not None and cols is not None and tuple(matrix.shape) != (sizes[kind], len(cols)):
             raise ValueError(f"{kind} side features of shape {tuple(matrix.shape)}, expected "
                              f"({sizes[kind]}, {len(cols)})")
         setattr(model, f"{kind}_features_", None if matrix is None else matrix.numpy())

@@ -19,7 +19,7 @@ from advrec.gan.diagnostics import (
 from advrec.gan.trainer import DOut, GOut
 from advrec.models.cfgan.config import CFGANConfig
 from advrec.models.cfgan.networks import Discriminator, Generator, RowStore, densify
-from advrec.models.cfgan.prior import Prior
+from advrec.models.cfgan.prior import Prior, blend, standardise
 from advrec.models.cfgan.sampled import (
     SampledBatch,
     SparseDiscriminator,
@@ -36,16 +36,6 @@ if TYPE_CHECKING:
 
 #: item mode refuses data whose users x items score cache would exceed this (GB)
 MAX_ITEM_CACHE_GB = 8.0
-
-
-def standardise(x: torch.Tensor) -> torch.Tensor:
-    """Each row shifted and scaled to mean 0, std 1."""
-    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
-
-
-def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
-    """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (:func:`standardise`)."""
-    return (1.0 - w) * standardise(a) + w * standardise(b)
 
 
 class CFGAN(GANRecommender):
