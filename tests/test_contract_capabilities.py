@@ -153,3 +153,18 @@ def test_undeclared_capabilities_raise_naming_the_model(name):
             model.score_embeddings(torch.zeros(1, 2), torch.zeros(3, 2))
     if "side_features" not in have:  # only declaring classes read (and save) the side tables
         assert getattr(model, "user_features_", None) is None
+
+
+@pytest.mark.parametrize("params", [{"mode": "user"}, {"mode": "item"}, {"mode": "user", "negatives": 8},
+                                    {"mode": "item", "prior": "ease", "prior_l2": 50.0, "prior_weight": 0.3}])
+def test_cfgan_every_mode_is_differentiable(params):
+    model = create("cfgan", **{**FAST["cfgan"], **params}).fit(_data())
+    users = np.arange(0, model.n_users, 7)
+    scores = model.score(users, grad=True)
+    torch.testing.assert_close(scores.detach(), model.score(users), rtol=1e-5, atol=1e-5)
+    scores.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.g_net.parameters())
+    if "prior" in params:  # the prior alone (blend weight 1) has no gradient to the generator
+        model.set_blend_weight(1.0)
+        with pytest.raises(CapabilityError, match="cfgan.*prior"):
+            model.score(users, grad=True)
