@@ -10,7 +10,7 @@ from contract import check_contract
 
 from advrec.data import Interactions
 from advrec.errors import CapabilityError
-from advrec.experiments.tuning import SEARCH_SPACES, tune
+from advrec.experiments.tuning import search_space, tune
 from advrec.models import create
 from advrec.models.rp3beta import RP3beta, rp3beta_weights
 
@@ -82,7 +82,7 @@ def test_contract(synthetic, tmp_path):
 def test_search_space_on_class_and_in_tuning(synthetic_split):
     from advrec.data.splits import carve_validation
 
-    assert SEARCH_SPACES["rp3beta"] == RP3beta.search_space
+    assert search_space("rp3beta") == RP3beta.search_space
     params = RP3beta.search_space(optuna.trial.FixedTrial({"alpha": 0.5, "beta": 0.2, "k": 30,
                                                           "normalize": False}))
     assert params == {"alpha": 0.5, "beta": 0.2, "k": 30, "normalize": False}

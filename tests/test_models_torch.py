@@ -180,7 +180,8 @@ def test_lightgcn_without_layers_scores_ego_dot(synthetic, tmp_path):
     exp = ego[:3] @ ego[m.n_users:].T
     torch.testing.assert_close(m.score([0, 1, 2]), exp)
     loaded = Recommender.load(m.save(tmp_path / "m"))
-    assert not hasattr(loaded, "_adj") and not hasattr(loaded, "ego")  # no graph needed
+    assert not hasattr(loaded, "_adj")  # no graph needed to score
+    torch.testing.assert_close(loaded.ego.detach(), ego, rtol=0, atol=0)  # saved, to train on
     torch.testing.assert_close(loaded.score([0, 1, 2]), exp, rtol=0, atol=0)
 
 

@@ -3,18 +3,33 @@ import pytest
 import advrec.eval
 from advrec.data.splits import make_split
 from advrec.errors import ConfigError, LeakageError
-from advrec.experiments.tuning import SEARCH_SPACES, tune
-from advrec.models.registry import get_model_class
+from advrec.experiments.tuning import search_space, tunable, tune, tuning_settings
+from advrec.models.registry import available, get_model_class
 
 
-def test_spaces_name_real_config_fields():
+@pytest.mark.parametrize("name", available())
+def test_every_model_is_untunable_or_its_space_samples_config_fields(name):
     import optuna
 
-    for name, space in SEARCH_SPACES.items():
-        params = space(optuna.create_study().ask())
-        fields = get_model_class(name).config_class.model_fields
+    space = search_space(name)
+    klass = get_model_class(name)
+    fields = klass.config_class.model_fields
+    assert set(tuning_settings(name)) <= set(fields), (name, set(tuning_settings(name)) - set(fields))
+    if space is None:
+        assert not tuning_settings(name)  # fixed trial settings without a space would be unused
+        return
+    for seed in range(3):  # a few draws: categorical and log ranges cover different values
+        params = space(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask())
         assert params and set(params) <= set(fields), (name, set(params) - set(fields))
-        get_model_class(name)(**params)  # every sampled value passes validation
+        klass(**{**params, **tuning_settings(name)})  # every sampled value passes validation
+
+
+def test_search_spaces_live_on_the_model_classes():
+    assert set(tunable()) >= {"ease", "itemknn", "puresvd", "slim", "bpr", "lightgcn", "multvae", "irgan", "cfgan"}
+    assert "pop" not in tunable()
+    # iterative models stop early while tuning; the others have nothing to fix
+    assert tuning_settings("bpr")["patience"] >= 1 and tuning_settings("cfgan")["epochs"] >= 1
+    assert tuning_settings("ease") == {}
 
 
 def test_tune_scores_validation_never_test(synthetic, monkeypatch):

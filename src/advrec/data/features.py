@@ -165,3 +165,79 @@ def text_embeddings(texts: Sequence[str], *, batch_size: int = 64, device: str =
     out = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                        convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(out, dtype=np.float32)
+
+
+#: columns the MovieLens encoders know (:func:`encode_user_features`, :func:`encode_item_features`)
+KNOWN_USER_COLUMNS = ("age", "gender", "occupation")
+
+
+def _knows_items(table: pd.DataFrame) -> bool:
+    return "year" in table or any(str(c).startswith("genre:") for c in table.columns)
+
+
+def encode_frame(table: pd.DataFrame, label: str = "features") -> tuple[np.ndarray, list[str]]:
+    """Generic encoding of a side table with one row per index.
+
+    Numeric columns (bool, int, float) become one float column each, named as the column,
+    with missing values set to the column mean (0 when all are missing); every other
+    column is one-hot encoded as ``"<column>=<value>"`` (sorted values; a missing value
+    gives a row of zeros).
+
+    Parameters
+    ----------
+    table
+        The side table.
+    label
+        Names the table in error messages.
+
+    Returns
+    -------
+    matrix, names
+        float32 ``(len(table), d)`` and one name per column.
+
+    Raises
+    ------
+    DataError
+        If the table has no columns.
+    """
+    if table.shape[1] == 0:
+        raise DataError(f"{label}: the side table has no columns to encode")
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    for col in table.columns:
+        values = table[col].reset_index(drop=True)
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            x = np.array(values.to_numpy(np.float64), dtype=np.float64)  # a writable copy
+            known = np.isfinite(x)
+            x[~known] = x[known].mean() if known.any() else 0.0
+            blocks.append(x[:, None].astype(np.float32))
+            names.append(str(col))
+        else:
+            m, n = _one_hot(values, str(col))
+            blocks.append(m)
+            names += n
+    return np.hstack(blocks).astype(np.float32), names
+
+
+def encode_side_features(inter: Interactions, kind: str) -> tuple[np.ndarray | None, list[str]]:
+    """The ``kind`` (``"user"`` or ``"item"``) side table of ``inter`` as a float32 matrix.
+
+    Tables with the MovieLens columns go through :func:`encode_user_features` /
+    :func:`encode_item_features` (without text embeddings; other columns are left out);
+    any other table through :func:`encode_frame`.
+
+    Returns
+    -------
+    matrix, names
+        ``(n, d)`` float32 and the column names, or ``(None, [])`` without a table.
+    """
+    if kind not in ("user", "item"):
+        raise ValueError(f"kind must be 'user' or 'item', got {kind!r}")
+    table = inter.user_features if kind == "user" else inter.item_features
+    if table is None:
+        return None, []
+    if kind == "user" and any(c in table for c in KNOWN_USER_COLUMNS):
+        return encode_user_features(inter)
+    if kind == "item" and _knows_items(table):
+        return encode_item_features(inter)
+    return encode_frame(table, f"{inter.name}: {kind}_features")

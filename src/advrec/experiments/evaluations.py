@@ -21,6 +21,7 @@ Kinds
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +33,7 @@ from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult, evaluate
 from advrec.experiments.data_stages import DataStage, StageParams, build_registered
 from advrec.models.base import Recommender
+from advrec.train.loop import parse_metric
 
 
 @dataclass
@@ -114,6 +116,21 @@ def rank_test(model: Recommender, split: Split, fit_data: Interactions, ks: tupl
     if candidates != "all":
         raise ConfigError(f"candidates={candidates!r} needs a cold-item split, not {split.name!r}")
     return EvalOutput(evaluate(model, fit_data, split.test, ks=ks, **kwargs))
+
+
+def validation_scorer(split: Split, metric: str) -> Callable[[Recommender], float] | None:
+    """Early-stopping score of a model fit on ``split.train`` and scored on ``split.test``, for splits
+    whose held-out users are not scored by ``model.score`` (cold users: through ``fold_in``); None
+    for the others (the model's own validation is right there)."""
+    if split.cold_users is None or split.revealed is None:
+        return None
+    name, k = parse_metric(metric)
+
+    def score(model: Recommender) -> float:
+        summary = rank_test(model, split, split.train, (k,), metrics=(name,), beyond=False).result.summary
+        return float(summary[metric])
+
+    return score
 
 
 class TargetParams(StageParams):

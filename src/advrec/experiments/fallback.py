@@ -16,7 +16,7 @@ from typing import Any
 
 from advrec.data.splits.split import Split
 from advrec.experiments.fitting import fit_resumable
-from advrec.experiments.tuning import ITERATIVE, SEARCH_SPACES
+from advrec.experiments.tuning import search_space, tuning_settings
 from advrec.models.registry import _defaults_table, create, default_params, get_model_class
 
 FALLBACK_KEY = "*"
@@ -49,15 +49,16 @@ def plan_defaults(model: str, dataset: str, user_params: dict[str, Any] | None, 
     """
     name = model.lower()
     tuned = default_params(name, dataset)
-    if tuned or tuning or not fallback or name not in SEARCH_SPACES:
+    space = search_space(name)
+    if tuned or tuning or not fallback or space is None:
         return DefaultsPlan(tuned, "tuned" if tuned else "none", False, None)
     fallback = dict(_defaults_table().get(name, {}).get(FALLBACK_KEY, {}))
     user = user_params or {}
-    iterative = name in ITERATIVE and "epochs" not in user
+    iterative = bool(getattr(get_model_class(name), "iterative", False)) and "epochs" not in user
     if iterative:
-        fallback = {**ITERATIVE[name], **fallback}
+        fallback = {**tuning_settings(name), **fallback}
     config = get_model_class(name).config_class().model_dump()
-    shown = {**{k: config[k] for k in _space_keys(name) if k in config}, **fallback, **user}
+    shown = {**{k: config[k] for k in _space_keys(space) if k in config}, **fallback, **user}
     what = ("its fallback defaults (chosen for robustness across datasets)" if FALLBACK_KEY in
             _defaults_table().get(name, {}) else "its config defaults")
     notice = (f"advrec: no defaults were tuned for {name} on {dataset!r}; using {what}"
@@ -83,9 +84,8 @@ class _KeyRecorder:
     suggest_float = suggest_int = suggest_categorical = _suggest
 
 
-def _space_keys(name: str) -> list[str]:
-    rec = _KeyRecorder()
-    return list(SEARCH_SPACES[name](rec))  # type: ignore[arg-type]
+def _space_keys(space: Any) -> list[str]:
+    return list(space(_KeyRecorder()))
 
 
 def _fmt(params: dict[str, Any]) -> str:
@@ -98,8 +98,13 @@ def early_stop(model: str, split: Split, params: dict[str, Any], *, show_progres
     What the fit selected on validation (the best epoch, a blend weight, ...) replaces
     the corresponding values for the final fit on train + valid.
     """
+    from advrec.experiments.evaluations import validation_scorer
+
     tuning = split.tuning()
-    rec = fit_resumable(create(model, **params), tuning.train, tuning.test, show_progress=show_progress)
+    rec = create(model, **params)
+    metric = getattr(rec.config, "valid_metric", "ndcg@20")
+    rec = fit_resumable(rec, tuning.train, tuning.test, show_progress=show_progress,
+                        validator=validation_scorer(tuning, metric))
     chosen = rec.selected_params()
     if show_progress or sys.stderr.isatty():
         print(f"advrec: early stopping chose {_fmt(chosen) if chosen else 'nothing'}", file=sys.stderr)

@@ -13,107 +13,29 @@ from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
 from advrec.eval.metrics import DEFAULT_METRICS
 from advrec.experiments.fitting import fit_resumable
-from advrec.models.registry import create, get_model_class
-from advrec.models.rp3beta import RP3beta
+from advrec.models.registry import available, create, get_model_class
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
 
 
-def _space_ease(t: optuna.Trial) -> dict[str, Any]:
-    return {"l2": t.suggest_float("l2", 1.0, 1e4, log=True)}
+def search_space(model: str) -> Space | None:
+    """The search space a registered model class declares (its ``search_space`` classmethod), or None.
+
+    A space maps an Optuna trial to config values; the keys are fields of the model's config.
+    """
+    space = getattr(get_model_class(model), "search_space", None)
+    return space if callable(space) else None
 
 
-def _space_itemknn(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "k": t.suggest_int("k", 10, 500, log=True),
-        "shrink": t.suggest_float("shrink", 0.0, 200.0),
-        "asymmetric_alpha": t.suggest_float("asymmetric_alpha", 0.3, 1.0),
-        "feature_weighting": t.suggest_categorical("feature_weighting", ["none", "bm25", "tfidf"]),
-    }
+def tunable() -> list[str]:
+    """Registered models that declare a search space."""
+    return [name for name in available() if search_space(name) is not None]
 
 
-def _space_puresvd(t: optuna.Trial) -> dict[str, Any]:
-    return {"factors": t.suggest_int("factors", 4, 400, log=True)}
-
-
-def _space_slim(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "alpha": t.suggest_float("alpha", 1e-3, 3.0, log=True),
-        "l1_ratio": t.suggest_float("l1_ratio", 1e-4, 0.5, log=True),
-    }
-
-
-def _space_bpr(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "factors": t.suggest_categorical("factors", [64, 128, 256]),
-        "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
-        "l2": t.suggest_float("l2", 1e-3, 5e-2, log=True),
-    }
-
-
-def _space_lightgcn(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "layers": t.suggest_int("layers", 1, 4),
-        "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
-        "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
-    }
-
-
-def _space_multvae(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "dropout": t.suggest_float("dropout", 0.0, 0.8),
-        "anneal_cap": t.suggest_float("anneal_cap", 0.05, 1.0),
-        "total_anneal_steps": t.suggest_categorical("total_anneal_steps", [2000, 20000, 200000]),
-        "lr": t.suggest_float("lr", 3e-4, 1e-2, log=True),
-    }
-
-
-def _space_cfgan(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "lr": t.suggest_float("lr", 1e-5, 3e-3, log=True),
-        "lr_d": t.suggest_float("lr_d", 1e-5, 3e-3, log=True),
-        "alpha": t.suggest_float("alpha", 1e-3, 1.0, log=True),
-        "zr_ratio": t.suggest_float("zr_ratio", 0.1, 0.9),
-        "pm_ratio": t.suggest_float("pm_ratio", 0.1, 0.9),
-        "g_hidden": [t.suggest_categorical("g_hidden", [200, 400, 800])],
-        "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
-    }
-
-
-def _space_irgan(t: optuna.Trial) -> dict[str, Any]:
-    return {
-        "factors": t.suggest_categorical("factors", [5, 16, 32, 64]),
-        "pretrain_epochs": t.suggest_int("pretrain_epochs", 5, 40, step=5),
-        "lr_pretrain": t.suggest_float("lr_pretrain", 1e-3, 3e-2, log=True),
-        "lr": t.suggest_float("lr", 1e-5, 1e-3, log=True),
-        "lr_d": t.suggest_float("lr_d", 1e-4, 1e-2, log=True),
-        "l2": t.suggest_float("l2", 1e-4, 1e-1, log=True),
-        "l2_d": t.suggest_float("l2_d", 1e-4, 1e-1, log=True),
-        "temperature": t.suggest_float("temperature", 0.1, 1.0, log=True),
-    }
-
-
-#: Iterative models train for at most ``epochs`` and stop early on validation; the
-#: epoch they stop at becomes their tuned ``epochs``.
-EARLY_STOPPING: dict[str, Any] = {"epochs": 400, "eval_every": 5, "patience": 5}
-ITERATIVE = {"bpr": {**EARLY_STOPPING, "batch_size": 4096}, "lightgcn": {**EARLY_STOPPING, "batch_size": 4096},
-             "multvae": dict(EARLY_STOPPING), "irgan": {"epochs": 150, "eval_every": 5, "patience": 4},
-             "cfgan": {"epochs": 300, "eval_every": 10, "patience": 4}}
-
-
-#: Search space per model name; the keys must be fields of the model's config.
-SEARCH_SPACES: dict[str, Space] = {
-    "ease": _space_ease,
-    "itemknn": _space_itemknn,
-    "puresvd": _space_puresvd,
-    "slim": _space_slim,
-    "bpr": _space_bpr,
-    "lightgcn": _space_lightgcn,
-    "multvae": _space_multvae,
-    "irgan": _space_irgan,
-    "cfgan": _space_cfgan,
-    "rp3beta": RP3beta.search_space,
-}
+def tuning_settings(model: str) -> dict[str, Any]:
+    """Fixed config values of every trial of ``model`` (its class's ``tuning_settings``, e.g.
+    the early stopping of iterative models); ``{}`` when it declares none."""
+    return dict(getattr(get_model_class(model), "tuning_settings", {}))
 
 
 def tune(
@@ -163,16 +85,16 @@ def tune(
         with the best trial's values and ``trials`` lists every trial's
         parameters and validation value.
     """
-    from advrec.eval import evaluate
+    from advrec.experiments.evaluations import rank_test, validation_scorer
 
     name = model.lower()
-    get_model_class(name)
-    if name not in SEARCH_SPACES:
-        raise ConfigError(f"model {model!r} has no search space; tunable: {', '.join(sorted(SEARCH_SPACES))}")
+    space = search_space(name)
+    if space is None:
+        raise ConfigError(f"model {model!r} has no search space; tunable: {', '.join(tunable())}")
     if n_trials < 1:
         raise ConfigError(f"--tune needs at least 1 trial, got {n_trials}")
     tuning = split.tuning()
-    fixed = {**ITERATIVE.get(name, {}), **(base_params or {})}
+    fixed = {**tuning_settings(name), **(base_params or {})}
     fixed.pop("seed", None)
 
     base_metric = metric.partition("@")[0]
@@ -180,12 +102,13 @@ def tune(
     narrow: dict[str, Any] = {"metrics": (base_metric,), "beyond": False} if base_metric in DEFAULT_METRICS else {}
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**SEARCH_SPACES[name](trial), **fixed, "seed": seed}  # fixed values win
+        params = {**space(trial), **fixed, "seed": seed}  # fixed values win
         # valid is passed so iterative models can stop early; what the model chose on
         # it (the best epoch, ...) becomes part of the tuned values for the final fit.
         ckpt = None if checkpoints is None else Path(checkpoints) / f"trial{trial.number}"
-        rec = fit_resumable(create(name, **params), tuning.train, tuning.test, checkpoints=ckpt,
-                            every=checkpoint_every)
+        rec = create(name, **params)
+        rec = fit_resumable(rec, tuning.train, tuning.test, checkpoints=ckpt, every=checkpoint_every,
+                            validator=validation_scorer(tuning, getattr(rec.config, "valid_metric", metric)))
         selected = rec.selected_params()  # e.g. the early-stopping epoch
         if selected:
             trial.set_user_attr("selected", selected)
@@ -196,7 +119,8 @@ def tune(
         if history:  # what the trial cost (a resumed trial's history includes the rounds run before)
             trial.set_user_attr("epochs_run", len(history))
             trial.set_user_attr("train_seconds", float(sum(h.get("seconds", 0.0) for h in history)))
-        res = evaluate(rec, tuning.train, tuning.test, ks=(_cutoff(metric),), **narrow)
+        # scored as the final test run will be (fold-in for cold users, cold-item settings ...)
+        res = rank_test(rec, tuning, tuning.train, (_cutoff(metric),), **narrow).result
         if metric not in res.summary:
             raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
         return float(res.summary[metric])
@@ -212,7 +136,7 @@ def tune(
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
     # re-run the space on the best values so derived parameters (e.g. lists) are rebuilt
-    best = {**SEARCH_SPACES[name](optuna.trial.FixedTrial(study.best_params)), **fixed}
+    best = {**space(optuna.trial.FixedTrial(study.best_params)), **fixed}
     best.update(study.best_trial.user_attrs.get("selected", {}))
     return best, trials
 

@@ -124,6 +124,8 @@ class Recommender(ABC):
         self._seen = train.binary_csr
         self.user_ids, self.item_ids = train.user_ids, train.item_ids
         self.history = []
+        if "side_features" in self.capabilities:
+            self._encode_side_features(train)
         try:
             self._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
         finally:
@@ -357,6 +359,18 @@ class Recommender(ABC):
             if old is not None and not np.array_equal(old, new[: len(old)]):
                 raise DataError(f"{self.name}: the init model's {label} ids are not a prefix of the training "
                                 f"data's (warm starts need the same id space, optionally grown at the end)")
+
+    def _encode_side_features(self, train: Interactions) -> None:
+        """Side features of ``train`` as float32 matrices (``side_features``), saved with the model.
+
+        Sets ``user_features_`` / ``item_features_`` (``(n_users, d)`` / ``(n_items, d)``, None
+        without a table) and ``user_feature_names_`` / ``item_feature_names_``; see
+        :func:`advrec.data.features.encode_side_features`.
+        """
+        from advrec.data.features import encode_side_features
+
+        self.user_features_, self.user_feature_names_ = encode_side_features(train, "user")
+        self.item_features_, self.item_feature_names_ = encode_side_features(train, "item")
 
     # ---------------------------------------------------------------- helpers
     def _require_fitted(self) -> None:

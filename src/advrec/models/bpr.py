@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import numpy as np
 import torch
 from pydantic import Field
 
 from advrec.data.interactions import Interactions
+from advrec.errors import ConfigError, DataError
+from advrec.models.base import Recommender
 from advrec.models.sampling import NegativeSampler
-from advrec.models.torch_base import TorchConfig, TorchRecommender
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class BPRConfig(TorchConfig):
@@ -52,7 +59,20 @@ class BPRMF(TorchRecommender):
 
     name = "bpr"
     config_class = BPRConfig
+    capabilities = frozenset({"embeddings", "differentiable", "warm_start"})
     config: BPRConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {**EARLY_STOPPING, "batch_size": 4096}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "factors": t.suggest_categorical("factors", [64, 128, 256]),
+            "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+            "l2": t.suggest_float("l2", 1e-3, 5e-2, log=True),
+        }
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:
@@ -149,6 +169,35 @@ class BPRMF(TorchRecommender):
             s += self.item_bias.detach()
         return s
 
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        s = self.user_emb[torch.from_numpy(users)] @ self.item_emb.T
+        return s + self.item_bias if self.item_bias is not None else s
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_emb, self.item_emb
+
+    def _score_embeddings(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        s = user_vectors @ item_vectors.T
+        if self.item_bias is None:
+            return s
+        if len(item_vectors) != self.n_items:
+            raise DataError(f"bpr: score_embeddings needs all {self.n_items} item vectors (the item bias is "
+                            f"per item), got {len(item_vectors)}")
+        return s + self.item_bias.detach()
+
+    def _warm_start(self, init: Recommender) -> None:
+        assert isinstance(init, BPRMF)
+        c = self.config
+        if init.config.factors != c.factors or (init.item_bias is None) != (self.item_bias is None):
+            raise ConfigError(f"bpr: cannot start from a model with factors={init.config.factors}, "
+                              f"use_bias={init.config.use_bias} (this one: factors={c.factors}, "
+                              f"use_bias={c.use_bias})")
+        with torch.no_grad():  # rows of the init's id space; appended users / items keep their fresh values
+            self.user_emb[: init.n_users] = init.user_emb.detach()
+            self.item_emb[: init.n_items] = init.item_emb.detach()
+            if self.item_bias is not None and init.item_bias is not None:
+                self.item_bias[: init.n_items] = init.item_bias.detach()
+
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.train_tensors().items()}
 
@@ -157,6 +206,7 @@ class BPRMF(TorchRecommender):
         u, i = state["user_emb"], state["item_emb"]
         if u.shape != (self.n_users, c.factors) or i.shape != (self.n_items, c.factors):
             raise ValueError(f"embedding shapes {tuple(u.shape)}, {tuple(i.shape)} do not match the config")
-        self.user_emb = torch.nn.Parameter(u, requires_grad=False)
-        self.item_emb = torch.nn.Parameter(i, requires_grad=False)
-        self.item_bias = torch.nn.Parameter(state["item_bias"], requires_grad=False) if c.use_bias else None
+        # trainable, as after a fit: gradient attacks and warm starts use a loaded model
+        self.user_emb = torch.nn.Parameter(u)
+        self.item_emb = torch.nn.Parameter(i)
+        self.item_bias = torch.nn.Parameter(state["item_bias"]) if c.use_bias else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +14,9 @@ from scipy.linalg import lapack
 from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
 from advrec.models._sparse import column_blocks
+
+if TYPE_CHECKING:
+    import optuna
 
 #: LAPACK with 32-bit integers (scipy's wheels) cannot address matrices with this many entries
 LAPACK_MAX_ENTRIES = 2**31
@@ -58,6 +61,11 @@ class EASE(RowModel):
     name = "ease"
     seeded = False
     config_class = EASEConfig
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {"l2": t.suggest_float("l2", 1.0, 1e4, log=True)}
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config

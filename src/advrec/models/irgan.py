@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -14,11 +14,15 @@ from pydantic import Field
 from torch import nn
 
 from advrec.data.interactions import Interactions
+from advrec.errors import DataError
 from advrec.gan.diagnostics import profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
 from advrec.models.gan_base import GANConfig, GANRecommender
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import make_optimizer
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class IRGANConfig(GANConfig):
@@ -123,7 +127,25 @@ class IRGAN(GANRecommender):
 
     name = "irgan"
     config_class = IRGANConfig
+    capabilities = frozenset({"embeddings", "differentiable"})
     config: IRGANConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {"epochs": 150, "eval_every": 5, "patience": 4}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "factors": t.suggest_categorical("factors", [5, 16, 32, 64]),
+            "pretrain_epochs": t.suggest_int("pretrain_epochs", 5, 40, step=5),
+            "lr_pretrain": t.suggest_float("lr_pretrain", 1e-3, 3e-2, log=True),
+            "lr": t.suggest_float("lr", 1e-5, 1e-3, log=True),
+            "lr_d": t.suggest_float("lr_d", 1e-4, 1e-2, log=True),
+            "l2": t.suggest_float("l2", 1e-4, 1e-1, log=True),
+            "l2_d": t.suggest_float("l2_d", 1e-4, 1e-1, log=True),
+            "temperature": t.suggest_float("temperature", 0.1, 1.0, log=True),
+        }
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:
@@ -251,6 +273,21 @@ class IRGAN(GANRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         return self._net().all_items(torch.from_numpy(users))
+
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        return self._net().all_items(torch.from_numpy(users))
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """User and item factors of the scoring network (the generator unless ``score_with="d"``)."""
+        net = self._net()
+        return net.user, net.item
+
+    def _score_embeddings(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        bias = self._net().bias.detach()
+        if len(item_vectors) != len(bias):
+            raise DataError(f"irgan: score_embeddings needs all {len(bias)} item vectors (the item bias is "
+                            f"per item), got {len(item_vectors)}")
+        return user_vectors @ item_vectors.T + bias
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()} | {

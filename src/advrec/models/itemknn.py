@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +18,9 @@ from advrec.models._sparse import (
     dense_rows,
     topk_columns,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 Weighting = Literal["none", "bm25", "tfidf"]
 
@@ -72,6 +75,16 @@ class ItemKNN(RowModel):
     name = "itemknn"
     seeded = False
     config_class = ItemKNNConfig
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "k": t.suggest_int("k", 10, 500, log=True),
+            "shrink": t.suggest_float("shrink", 0.0, 200.0),
+            "asymmetric_alpha": t.suggest_float("asymmetric_alpha", 0.3, 1.0),
+            "feature_weighting": t.suggest_categorical("feature_weighting", ["none", "bm25", "tfidf"]),
+        }
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,8 +12,13 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from advrec.data.interactions import Interactions
+from advrec.errors import CapabilityError, ConfigError
+from advrec.models.base import Recommender
 from advrec.models.sampling import NegativeSampler
-from advrec.models.torch_base import TorchConfig, TorchRecommender
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class LightGCNConfig(TorchConfig):
@@ -120,7 +125,9 @@ class LightGCN(TorchRecommender):
 
     with the L2 term on the ego embeddings of the batch. After training the
     propagated embeddings are cached and saved, so a loaded model scores without
-    the graph.
+    the graph; the ego embeddings are saved too, so a loaded model can be trained
+    further (``fit(train, init=loaded)``) or differentiated (the graph is rebuilt
+    from the saved training matrix when needed).
 
     TOML::
 
@@ -137,7 +144,20 @@ class LightGCN(TorchRecommender):
     name = "lightgcn"
     supports_device = True
     config_class = LightGCNConfig
+    capabilities = frozenset({"embeddings", "differentiable", "warm_start"})
     config: LightGCNConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {**EARLY_STOPPING, "batch_size": 4096}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "layers": t.suggest_int("layers", 1, 4),
+            "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+            "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
+        }
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:
@@ -194,9 +214,42 @@ class LightGCN(TorchRecommender):
         final = self._final_embeddings()
         return final[torch.from_numpy(users).to(final.device)] @ final[self.n_users:].T
 
+    def _graph(self) -> SymmetricOperator:
+        """The normalised adjacency (rebuilt from the saved training matrix in a loaded model)."""
+        if getattr(self, "_adj", None) is None:
+            assert self._seen is not None
+            self._adj = SymmetricOperator(normalized_adjacency(self._seen, self.n_users, self.n_items))
+        return self._adj
+
+    def _ego(self) -> torch.Tensor:
+        ego = getattr(self, "ego", None)
+        if ego is None:
+            raise CapabilityError("lightgcn: this model was saved without its ego (layer-0) embeddings (a file "
+                                  "written before they were saved); it scores, but cannot be differentiated "
+                                  "or start a fit: retrain it")
+        return ego
+
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        final = propagate(self._graph(), self._ego(), self.config.layers)  # autograd back to the ego embeddings
+        return final[torch.from_numpy(users).to(final.device)] @ final[self.n_users:].T
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        final = self._final_embeddings()
+        return final[: self.n_users], final[self.n_users:]
+
+    def _warm_start(self, init: Recommender) -> None:
+        assert isinstance(init, LightGCN)
+        if init.config.factors != self.config.factors:
+            raise ConfigError(f"lightgcn: cannot start from a model with factors={init.config.factors} "
+                              f"(this one: factors={self.config.factors})")
+        old = init._ego().detach().to(self.device)
+        with torch.no_grad():  # users then items; appended ones keep their fresh values
+            self.ego[: init.n_users] = old[: init.n_users]
+            self.ego[self.n_users: self.n_users + init.n_items] = old[init.n_users:]
+
     def _state(self) -> dict[str, torch.Tensor]:
         final = self._final_embeddings()
-        return {"user_emb": final[: self.n_users], "item_emb": final[self.n_users:]}
+        return {"user_emb": final[: self.n_users], "item_emb": final[self.n_users:], "ego": self.ego.detach()}
 
     def _set_state(self, state: dict[str, torch.Tensor]) -> None:
         u, i = state["user_emb"], state["item_emb"]
@@ -204,3 +257,10 @@ class LightGCN(TorchRecommender):
         if u.shape != (self.n_users, d) or i.shape != (self.n_items, d):
             raise ValueError(f"embedding shapes {tuple(u.shape)}, {tuple(i.shape)} do not match the config")
         self._final = torch.cat([u, i]).contiguous()
+        vars(self).pop("_adj", None)  # rebuilt from the saved training matrix when needed
+        vars(self).pop("ego", None)
+        ego = state.get("ego")  # absent in files written before the ego embeddings were saved
+        if ego is not None:
+            if ego.shape != (self.n_users + self.n_items, d):
+                raise ValueError(f"ego embeddings of shape {tuple(ego.shape)} do not match the config")
+            self.ego = torch.nn.Parameter(ego.contiguous())

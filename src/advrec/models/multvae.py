@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -11,7 +11,10 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from advrec.data.interactions import Interactions
-from advrec.models.torch_base import TorchConfig, TorchRecommender, make_optimizer
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, make_optimizer
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class MultVAEConfig(TorchConfig):
@@ -112,7 +115,21 @@ class MultVAE(TorchRecommender):
     name = "multvae"
     supports_device = True
     config_class = MultVAEConfig
+    capabilities = frozenset({"differentiable"})
     config: MultVAEConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = dict(EARLY_STOPPING)
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "dropout": t.suggest_float("dropout", 0.0, 0.8),
+            "anneal_cap": t.suggest_float("anneal_cap", 0.05, 1.0),
+            "total_anneal_steps": t.suggest_categorical("total_anneal_steps", [2000, 20000, 200000]),
+            "lr": t.suggest_float("lr", 3e-4, 1e-2, log=True),
+        }
 
     # ------------------------------------------------------------- training
     def _build(self, train: Interactions) -> None:
@@ -186,6 +203,9 @@ class MultVAE(TorchRecommender):
         self.net.eval()
         mu, _ = self.net.encode(self._rows(torch.from_numpy(users)))
         return self.net.decoder(mu)
+
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        return self._score(users)  # the same decoding; the caller keeps autograd on
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.net.state_dict().items()}

@@ -32,6 +32,9 @@ def save_model(model: Recommender, out: Path, extra_meta: dict[str, Any] | None 
     tensors = {f"state.{k}": torch.as_tensor(v).detach().cpu().contiguous() for k, v in model._state().items()}
     tensors["seen.indptr"] = torch.from_numpy(model._seen.indptr.astype(np.int64))
     tensors["seen.indices"] = torch.from_numpy(model._seen.indices.astype(np.int64))
+    side = _side_features(model)
+    for kind, (matrix, _) in side.items():
+        tensors[f"features.{kind}"] = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
     meta = {
         "format_version": FORMAT_VERSION,
         "model": model.name,
@@ -42,6 +45,8 @@ def save_model(model: Recommender, out: Path, extra_meta: dict[str, Any] | None 
         "versions": {"advrec": advrec.__version__, "torch": torch.__version__, "numpy": np.__version__},
         "extra": extra_meta or {},
     }
+    if side:  # column names of the encoded side features (capability side_features)
+        meta["side_features"] = {kind: names for kind, (_, names) in side.items()}
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"model": model.name})
@@ -79,11 +84,40 @@ def load_model(cls: type[Recommender], d: Path) -> Recommender:
         )
         model.n_users, model.n_items, model._seen = n_users, n_items, seen
         model.history = list(meta.get("history", []))
+        _set_side_features(model, meta, tensors)
         model._set_state({k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")})
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{d}: weights do not match the metadata ({exc})") from None
     model.user_ids, model.item_ids = _read_ids(d, n_users, n_items)
     return model
+
+
+def _side_features(model: Recommender) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """``{"user" / "item": (matrix, column names)}`` of the side features a model read in ``fit``."""
+    out = {}
+    for kind in ("user", "item"):
+        matrix = getattr(model, f"{kind}_features_", None)
+        if matrix is not None:
+            out[kind] = (np.asarray(matrix), list(getattr(model, f"{kind}_feature_names_", [])))
+    return out
+
+
+def _set_side_features(model: Recommender, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Restore what :func:`_side_features` saved (nothing for models without side features)."""
+    names = meta.get("side_features") or {}
+    if not names and "side_features" not in model.capabilities:
+        return
+    sizes = {"user": model.n_users, "item": model.n_items}
+    for kind in ("user", "item"):
+        cols = names.get(kind)
+        matrix = tensors.pop(f"features.{kind}", None)
+        if (cols is None) != (matrix is None):
+            raise ValueError(f"{kind} side features: the names and the matrix must both be saved")
+        if matrix is not None and cols is not None and tuple(matrix.shape) != (sizes[kind], len(cols)):
+            raise ValueError(f"{kind} side features of shape {tuple(matrix.shape)}, expected "
+                             f"({sizes[kind]}, {len(cols)})")
+        setattr(model, f"{kind}_features_", None if matrix is None else matrix.numpy())
+        setattr(model, f"{kind}_feature_names_", [] if cols is None else [str(c) for c in cols])
 
 
 def read_meta(path: Path) -> dict[str, Any]:

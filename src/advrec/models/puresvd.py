@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -10,6 +12,9 @@ from scipy.sparse.linalg import svds
 
 from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class PureSVDConfig(RowModelConfig):
@@ -44,6 +49,12 @@ class PureSVD(RowModel):
 
     name = "puresvd"
     config_class = PureSVDConfig
+    capabilities = frozenset({"embeddings"})
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {"factors": t.suggest_int("factors", 4, 400, log=True)}
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config
@@ -63,6 +74,14 @@ class PureSVD(RowModel):
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         v = self.item_factors_.numpy()
         return torch.from_numpy(np.asarray(rows @ v, dtype=np.float32)) @ self.item_factors_.T
+
+    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(X V, V)``: each user's row projected on the item factors, and the item factors."""
+        source = self._seen if self.x_ is None else self.x_
+        assert source is not None
+        v = self.item_factors_.numpy()
+        users = torch.from_numpy(np.asarray(source.astype(np.float32) @ v, dtype=np.float32))
+        return users, self.item_factors_
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {"item_factors": self.item_factors_, "singular_values": self.singular_values_}

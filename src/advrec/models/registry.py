@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 #: name -> "module:Class"; a model is imported only when asked for.
 MODELS: dict[str, str] = {
     "pop": "advrec.models.pop:MostPop",
+    "grouppop": "advrec.models.grouppop:GroupPop",
     "itemknn": "advrec.models.itemknn:ItemKNN",
     "puresvd": "advrec.models.puresvd:PureSVD",
     "ease": "advrec.models.ease:EASE",

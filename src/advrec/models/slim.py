@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +15,9 @@ from tqdm.auto import tqdm
 
 from advrec.models._linear import RowModel, RowModelConfig
 from advrec.models._sparse import csr_from_state, csr_to_state, dense_rows
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class SLIMConfig(RowModelConfig):
@@ -59,6 +63,14 @@ class SLIM(RowModel):
     name = "slim"
     seeded = False
     config_class = SLIMConfig
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "alpha": t.suggest_float("alpha", 1e-3, 3.0, log=True),
+            "l1_ratio": t.suggest_float("l1_ratio", 1e-4, 0.5, log=True),
+        }
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config

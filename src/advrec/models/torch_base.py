@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 from pydantic import Field, field_validator
@@ -26,6 +27,10 @@ from advrec.train.loop import (
 
 #: config fields that may change between a run and its resumption
 RESUMABLE_FIELDS = frozenset({"epochs", "checkpoint_dir", "checkpoint_every"})
+
+#: Early stopping of tuning: train for at most ``epochs`` and stop on validation; the
+#: epoch a trial stops at becomes its tuned ``epochs``.
+EARLY_STOPPING: dict[str, Any] = {"epochs": 400, "eval_every": 5, "patience": 5}
 
 T = TypeVar("T", bound="TorchRecommender")
 
@@ -91,11 +96,16 @@ class TorchRecommender(Recommender):
     config_class = TorchConfig
     #: whether the model trains on devices other than the CPU (see ``TorchConfig.device``)
     supports_device = False
+    #: iterative models stop early during tuning (``experiments.tuning``)
+    iterative: ClassVar[bool] = True
+    #: config values every tuning trial uses (override the sampled ones): early stopping
+    tuning_settings: ClassVar[dict[str, Any]] = dict(EARLY_STOPPING)
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         super().__init__(config, **params)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._checkpoint_override: tuple[str | Path | None, int | None] = (None, None)
+        self._validator_override: Validator | None = None
         self.loop_result_: LoopResult | None = None
         self.device = torch.device("cpu")
 
@@ -109,9 +119,12 @@ class TorchRecommender(Recommender):
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
         init: Recommender | None = None,
+        validator: Validator | None = None,
     ) -> T:
-        """Fit as :meth:`Recommender.fit`; ``checkpoint_dir`` and ``checkpoint_every``
-        override the config's.
+        """Fit as :meth:`Recommender.fit` (``init``: a warm start); ``checkpoint_dir`` and
+        ``checkpoint_every`` override the config's; ``validator`` (``model -> score``) replaces
+        the default scoring of ``valid`` for early stopping (e.g. cold users scored through
+        ``fold_in``, :func:`advrec.experiments.evaluations.validation_scorer`).
 
         With a checkpoint directory, training resumes from the checkpoint found
         there (written by a run of the same model, config and data; only
@@ -120,10 +133,12 @@ class TorchRecommender(Recommender):
         if checkpoint_every is not None and checkpoint_every < 1:
             raise ConfigError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
         self._checkpoint_override = (checkpoint_dir, checkpoint_every)
+        self._validator_override = validator
         try:
             return super().fit(train, valid, show_progress=show_progress, callbacks=callbacks, init=init)
         finally:
             self._checkpoint_override = (None, None)
+            self._validator_override = None
 
     def _fit(
         self,
@@ -138,6 +153,8 @@ class TorchRecommender(Recommender):
         if self.device.type != "cpu" and not self.supports_device:
             raise ConfigError(f"{self.name}: device={cfg.device!r} is not supported; this model trains on the CPU")
         self._build(train)
+        if self._init is not None:  # before the optimisers: they start on the copied values
+            self._warm_start(self._init)
         self._optimizers = self._make_optimizers()
         ckpt_dir, ckpt_every = self._checkpoint_override
         settings = LoopSettings(
@@ -155,7 +172,7 @@ class TorchRecommender(Recommender):
             same_run=lambda saved: self._same_run(saved, train, valid),
             min_epochs=self._min_epochs(),
         )
-        validate = None if valid is None else self._validator(train, valid)
+        validate = None if valid is None else (self._validator_override or self._validator(train, valid))
         self.loop_result_ = train_loop(self, settings, validate, callbacks)
         self._after_fit()
 
@@ -216,6 +233,7 @@ class TorchRecommender(Recommender):
             "config": conf,
             "train": train.checksum(),
             "valid": None if valid is None else valid.checksum(),
+            "init": None if self._init is None else state_checksum(self._init),
         }
 
 
@@ -248,3 +266,12 @@ def make_optimizer(
     if kind == "sgd":
         return torch.optim.SGD(plist, lr=lr, weight_decay=weight_decay, fused=True)
     raise ValueError(f"unknown optimizer {kind!r}; use 'adam' or 'sgd'")
+
+
+def state_checksum(model: Recommender) -> str:
+    """sha256 of a fitted model's name and learned arrays: tells warm starts from different inits apart."""
+    h = hashlib.sha256(model.name.encode())
+    for key, value in sorted(model._state().items()):
+        h.update(key.encode())
+        h.update(torch.as_tensor(value).detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

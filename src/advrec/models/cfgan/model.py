@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from advrec.data.interactions import Interactions
-from advrec.errors import ConfigError
+from advrec.errors import CapabilityError, ConfigError
 from advrec.gan.diagnostics import (
     mean_pairwise_distance,
     profile_diagnostics,
@@ -18,7 +19,7 @@ from advrec.gan.diagnostics import (
 from advrec.gan.trainer import DOut, GOut
 from advrec.models.cfgan.config import CFGANConfig
 from advrec.models.cfgan.networks import Discriminator, Generator, RowStore, densify
-from advrec.models.cfgan.prior import Prior
+from advrec.models.cfgan.prior import Prior, blend, standardise
 from advrec.models.cfgan.sampled import (
     SampledBatch,
     SparseDiscriminator,
@@ -30,18 +31,11 @@ from advrec.models.cfgan.sampled import (
 from advrec.models.gan_base import GANRecommender
 from advrec.train.loop import Validator
 
+if TYPE_CHECKING:
+    import optuna
+
 #: item mode refuses data whose users x items score cache would exceed this (GB)
 MAX_ITEM_CACHE_GB = 8.0
-
-
-def standardise(x: torch.Tensor) -> torch.Tensor:
-    """Each row shifted and scaled to mean 0, std 1."""
-    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
-
-
-def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
-    """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (:func:`standardise`)."""
-    return (1.0 - w) * standardise(a) + w * standardise(b)
 
 
 class CFGAN(GANRecommender):
@@ -81,7 +75,24 @@ class CFGAN(GANRecommender):
     name = "cfgan"
     supports_device = True
     config_class = CFGANConfig
+    capabilities = frozenset({"differentiable"})
     config: CFGANConfig
+
+    #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
+    tuning_settings: ClassVar[dict[str, Any]] = {"epochs": 300, "eval_every": 10, "patience": 4}
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning (the keys are config fields)."""
+        return {
+            "lr": t.suggest_float("lr", 1e-5, 3e-3, log=True),
+            "lr_d": t.suggest_float("lr_d", 1e-5, 3e-3, log=True),
+            "alpha": t.suggest_float("alpha", 1e-3, 1.0, log=True),
+            "zr_ratio": t.suggest_float("zr_ratio", 0.1, 0.9),
+            "pm_ratio": t.suggest_float("pm_ratio", 0.1, 0.9),
+            "g_hidden": [t.suggest_categorical("g_hidden", [200, 400, 800])],
+            "l2": t.suggest_float("l2", 1e-5, 1e-2, log=True),
+        }
 
     def __init__(self, config: CFGANConfig | None = None, **params: object) -> None:
         super().__init__(config, **params)
@@ -281,29 +292,51 @@ class CFGAN(GANRecommender):
         self._score_cache = None
 
     def _generated(self, users: np.ndarray) -> torch.Tensor:
-        """Generated user x item scores of ``users`` (no grad)."""
+        """Generated user x item scores of ``users`` (no grad; item mode from a cache of all users)."""
         with torch.no_grad():
             if self.config.mode == "user":
-                assert self._seen is not None
-                if isinstance(self.g_net, SparseGenerator):  # sparse input: no dense rows x items condition
-                    return self.g_net.forward_rows(self._seen[np.asarray(users)]).float()
-                idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
-                return self.generate(densify(self._seen, users).to(self.device), idx)
+                return self._generate_users(users)
             if self._score_cache is None:
-                rows = self._row_matrix()
-                parts = [self.generate(densify(rows, idx).to(self.device), torch.from_numpy(idx)) for idx in np.array_split(
-                    np.arange(rows.shape[0]), max(1, rows.shape[0] // 1024))]
-                self._score_cache = torch.cat(parts).T.contiguous()
+                self._score_cache = self._generate_all_items().T.contiguous()
             return self._score_cache[torch.from_numpy(np.asarray(users, dtype=np.int64))]
+
+    def _generate_users(self, users: np.ndarray) -> torch.Tensor:
+        """User mode: the generator's output for the users' training vectors."""
+        assert self._seen is not None
+        if isinstance(self.g_net, SparseGenerator):  # sparse input: no dense rows x items condition
+            return self.g_net.forward_rows(self._seen[np.asarray(users)]).float()
+        idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
+        return self.generate(densify(self._seen, users).to(self.device), idx)
+
+    def _generate_all_items(self) -> torch.Tensor:
+        """Item mode: the generator's output for every item's vector, items x users."""
+        rows = self._row_matrix()
+        parts = [self.generate(densify(rows, idx).to(self.device), torch.from_numpy(idx))
+                 for idx in np.array_split(np.arange(rows.shape[0]), max(1, rows.shape[0] // 1024))]
+        return torch.cat(parts)
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         self.g_net.eval()
+        return self._with_prior(self._generated, users)
+
+    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
+        """:meth:`_score` with the graph back to the generator (item mode: through every item's row)."""
+        if self._prior is not None and self.config.prior_mode == "blend" and self._blend_weight == 1.0:
+            raise CapabilityError("cfgan: the blend weight (prior_weight) is 1: the scores are the prior's alone, "
+                                  "with no gradient to the generator; set_blend_weight(w < 1) first")
+        self.g_net.eval()
+        if self.config.mode == "user":
+            return self._with_prior(self._generate_users, users)
+        return self._with_prior(lambda u: self._generate_all_items().T[torch.from_numpy(u)], users)
+
+    def _with_prior(self, generated: Callable[[np.ndarray], torch.Tensor], users: np.ndarray) -> torch.Tensor:
+        """The scores from the generated ones and the prior (residual: already in; blend: ``blend``)."""
         if self._prior is None or self.config.prior_mode == "residual":
-            return self._generated(users)
+            return generated(users)
         w = self._blend_weight
         if w in (0.0, 1.0):  # one part only (exactly what blend gives at the ends)
-            return standardise(self._generated(users) if w == 0.0 else self._prior_rows(users))
-        return blend(self._generated(users), self._prior_rows(users), w)
+            return standardise(generated(users) if w == 0.0 else self._prior_rows(users))
+        return blend(generated(users), self._prior_rows(users), w)
 
     def _prior_rows(self, users: np.ndarray) -> torch.Tensor:
         """The prior's scores of ``users`` (users x items)."""

@@ -110,3 +110,13 @@ class Prior:
                                state["prior_b.indptr"].numpy()), shape=(n, n))
             return cls(seen, weights=w)
         return None
+
+
+def standardise(x: torch.Tensor) -> torch.Tensor:
+    """Each row shifted and scaled to mean 0, std 1."""
+    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-8)
+
+
+def blend(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    """``(1 - w) z(a) + w z(b)`` with ``z`` standardising each row (:func:`standardise`)."""
+    return (1.0 - w) * standardise(a) + w * standardise(b)
