@@ -100,7 +100,7 @@ def test_a_changed_evaluation_list_reuses_the_fitted_model(tmp_path, synthetic, 
     fits: list[str] = []
     real_fit = Recommender.fit
     monkeypatch.setattr(Recommender, "fit", lambda self, *a, **k: fits.append(self.name) or real_fit(self, *a, **k))
-    hits = StageSpec(name="hits", kind="target-items", items=[0, 1])
+    hits = StageSpec(name="hits", kind="target-items", items=[1000, 1001])
     more = base.model_copy(update={"evaluations": [*base.evaluations, hits]})
     out = run_experiment(more, tmp_path / "out", show_progress=False)
     assert fits == []  # only the new evaluation ran

@@ -1,6 +1,6 @@
 import pytest
 
-import advrec.eval
+import advrec.experiments.evaluations as evaluations_mod
 from advrec.data.splits import make_split
 from advrec.errors import ConfigError, LeakageError
 from advrec.experiments.tuning import search_space, tunable, tune, tuning_settings
@@ -35,13 +35,13 @@ def test_search_spaces_live_on_the_model_classes():
 def test_tune_scores_validation_never_test(synthetic, monkeypatch):
     split = make_split(synthetic, "random:0.7", seed=0)
     seen = []
-    real = advrec.eval.evaluate
+    real = evaluations_mod.evaluate
 
     def spy(model, train, test, **kw):
         seen.append(test.checksum())
         return real(model, train, test, **kw)
 
-    monkeypatch.setattr(advrec.eval, "evaluate", spy)
+    monkeypatch.setattr(evaluations_mod, "evaluate", spy)  # what tuning scores with
     best, trials = tune("itemknn", split, 4, seed=0)
     assert len(trials) == 4 and len(seen) == 4
     assert set(seen) == {split.valid.checksum()}
