@@ -150,8 +150,6 @@ def train_and_evaluate(
     validation part (no tuning, no early stopping) does not fail when the data are
     too small to carve one.
     """
-    from advrec.eval import group_report
-
     get_model_class(model)
     ds = load_cached(dataset) if isinstance(dataset, str) else dataset
     plan = plan_defaults(model, ds.name, params, tuning=bool(tune_trials), fallback=fallback)
@@ -179,37 +177,38 @@ def train_and_evaluate(
     ctx = EvalContext(sp, fit_data, tuple(ks), seed, {r["name"]: r for r in data_records},
                       {st.name: st for st in other_stages}, show_progress=show_progress)
     done = eval_stages(rec, evaluations or [Ranking("test", {})], ctx, out=out_dir, fit_record=fit_record)
-    first_out, _ = next(iter(done.values()))
-    res = first_out.result
-    record = {
-        "model": rec.name,
-        "dataset": ds.name,
-        "split": sp.name,
-        "seed": seed,
-        "hyperparameters": rec.config.model_dump(mode="json"),
-        "tuning": {"trials": len(trials), "history": trials} if trials else None,
-        "defaults": plan.source,
+    record = _record(rec, ds, sp, fit_data, fit_record, done, data_records,
+                     tuning={"trials": len(trials), "history": trials} if trials else None, defaults=plan.source)
+    if out_dir is not None:
+        record["out"] = str(out_dir)
+        atomic_write_json(out_dir / "result.json", record)
+    res = next(iter(done.values()))[0].result
+    per_user = {name: o.result for name, (o, _) in done.items()}
+    return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec, evaluations=per_user)
+
+
+def _record(rec: Recommender, ds: Dataset, sp: Split, fit_data: Any, fit_record: dict[str, Any],
+            done: dict[str, Any], data_records: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """The ``result.json`` of a run; ``metrics`` are the first evaluation's."""
+    from advrec.eval import group_report
+
+    res = next(iter(done.values()))[0].result
+    key = f"ndcg@{res.ks[0]}"
+    return {
+        "model": rec.name, "dataset": ds.name, "split": sp.name, "seed": rec.config.seed,
+        "hyperparameters": rec.config.model_dump(mode="json"), **extra,
         **{k: fit_record[k] for k in ("fit_seconds", "resumed_from_epoch", "device", "init")},
         "eval_seconds": round(sum(r["seconds"] for _, r in done.values()), 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
         "n_test_users": len(res.users),
         "evaluations": {name: r for name, (_, r) in done.items()},
         "data_stages": data_records,
-        "activity_groups": group_report(res, fit_data, 4, f"ndcg@{ks[0]}").to_dict(orient="records")
-        if res.per_user.get(f"ndcg@{ks[0]}") is not None else None,
-        "data": {
-            "source": ds.source,
-            "train_sha256": fit_data.checksum(),
-            "test_sha256": sp.test.checksum(),
-            "split": sp.summary(),
-        },
+        "activity_groups": group_report(res, fit_data, 4, key).to_dict(orient="records")
+        if key in res.per_user else None,
+        "data": {"source": ds.source, "train_sha256": fit_data.checksum(), "test_sha256": sp.test.checksum(),
+                 "split": sp.summary()},
         "versions": versions(),
     }
-    if out_dir is not None:
-        record["out"] = str(out_dir)
-        atomic_write_json(out_dir / "result.json", record)
-    per_user = {name: o.result for name, (o, _) in done.items()}
-    return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec, evaluations=per_user)
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
