@@ -2,7 +2,9 @@
 
 Both ``advrec train`` and ``advrec run`` go through :func:`train_and_evaluate`,
 so a number in a benchmark table and a number from the command line come from
-the same code.
+the same code. Tuning fits on ``split.train`` and scores ``split.valid``; the final model is fit
+on train + valid and scored on test with those items excluded. A run that needs no validation
+part does not fail when the data are too small to carve one.
 """
 
 from __future__ import annotations
@@ -96,59 +98,33 @@ def train_and_evaluate(
 
     Parameters
     ----------
-    model
-        Registered model name.
-    dataset
-        Dataset name or path (see :func:`advrec.data.datasets.load_dataset`), or a
-        loaded :class:`~advrec.data.sources.Dataset` (e.g. a user's own files).
-    split
-        Split spec (see :func:`advrec.data.splits.parse_spec`).
-    seed
-        Seeds the split's random choices, the data stages and the model.
-    params
-        Hyper-parameters overriding the documented per-dataset defaults.
-    tune_trials
-        When > 0, search hyper-parameters on the validation part first.
-    ks
-        Cutoffs of the metrics.
+    model, dataset
+        Registered model name; dataset name or path (see :func:`advrec.data.datasets.load_dataset`)
+        or a loaded :class:`~advrec.data.sources.Dataset` (e.g. a user's own files).
+    split, seed
+        Split spec (:func:`advrec.data.splits.parse_spec`); the seed of the split, stages and model.
+    params, tune_trials, metric
+        Hyper-parameters over the per-dataset defaults; Optuna trials on the validation part
+        first (maximising ``metric``) when > 0.
+    ks, show_progress
+        Cutoffs of the metrics; progress bars for fitting and evaluation.
     out
-        Folder of the run: the fitted model, ``fit.json``, ``data.json``, one
-        ``eval.<name>.json`` + ``per_user.<name>.parquet`` per evaluation and ``result.json``
-        (nothing saved if None). Stages already finished there with the same inputs are reused.
-    show_progress
-        Progress bars for fitting and evaluation.
-    metric
-        Validation metric that tuning maximises.
-    checkpoints
-        Folder for resumable checkpoints of iterative models (``final/`` for the
-        final fit, ``trial<n>/`` per tuning trial); a rerun resumes from them.
-    checkpoint_every
-        Epochs between checkpoints.
-    stages
-        Data stages applied in order to the split's training part (see
-        :mod:`advrec.experiments.data_stages`); valid and test are never changed.
-    other_stages
-        Stages of the experiment this run does not apply; evaluations may still refer to
-        them (e.g. the target items of an attack, measured on the clean model).
+        Folder of the run: the model, ``fit.json``, ``data.json``, ``eval.<name>.json`` +
+        ``per_user.<name>.parquet`` per evaluation, ``result.json`` (None: nothing saved).
+        Stages already finished there with the same inputs are reused.
+    checkpoints, checkpoint_every
+        Folder of resumable checkpoints of iterative fits (``final/``, ``trial<n>/``) and their period.
+    stages, other_stages
+        Data stages applied in order to the training part (valid and test never change), and
+        the experiment's stages this run does not apply (evaluations may use their targets).
     init
         A fitted model whose parameters start the final fit (a warm start).
     evaluations
-        Named evaluations of the fitted model (see :mod:`advrec.experiments.evaluations`);
-        default: ``test``, full ranking on the test part (fold-in for cold users, three
-        settings for cold items). ``record["metrics"]`` are the first evaluation's.
+        Named evaluations (:mod:`advrec.experiments.evaluations`); default ``test``, full ranking
+        (fold-in for cold users, three settings for cold items). ``record["metrics"]`` are the first's.
     fallback
-        When the dataset has no tuned defaults for ``model`` (and no tuning is
-        asked for): say so on stderr, start from the model's fallback defaults and
-        let iterative models stop early on the validation part (``advrec train``
-        sets it; experiment files keep their explicit values).
-
-    Notes
-    -----
-    Tuning fits on ``split.train`` and scores ``split.valid``. The final model
-    is fitted on train + valid and scored on test with those items excluded.
-    See :mod:`advrec.experiments.fallback` for ``fallback``. A run that needs no
-    validation part (no tuning, no early stopping) does not fail when the data are
-    too small to carve one.
+        Without tuned defaults for ``model`` on the dataset: say so on stderr, use the model's
+        fallback defaults and stop iterative fits early (:mod:`advrec.experiments.fallback`).
     """
     get_model_class(model)
     ds = load_cached(dataset) if isinstance(dataset, str) else dataset
@@ -160,16 +136,8 @@ def train_and_evaluate(
     out_dir = None if out is None else Path(out)
     if out_dir is not None and data_records:
         atomic_write_json(out_dir / "data.json", data_records)
-    chosen = {**plan.params, **(params or {}), "seed": seed}
-    if plan.early_stop:
-        chosen = early_stop(model, sp, chosen, show_progress=show_progress)
-    trials: list[dict[str, Any]] = []
-    if tune_trials:
-        # the search starts from the model's own defaults; only the user's --set values stay fixed
-        chosen, trials = tune(model, sp, tune_trials, metric=metric, seed=seed, base_params=params,
-                              show_progress=show_progress, checkpoints=checkpoints,
-                              checkpoint_every=checkpoint_every)
-        chosen["seed"] = seed
+    chosen, trials = _choose_params(model, sp, plan, params, seed, tune_trials, metric=metric, checkpoints=checkpoints,
+                                    checkpoint_every=checkpoint_every, show_progress=show_progress)
     fit_data = sp.train_full()
     rec, fit_record = fit_stage(model, chosen, fit_data, init=init, out=out_dir,
                                 checkpoints=None if checkpoints is None else Path(checkpoints) / "final",
@@ -178,13 +146,26 @@ def train_and_evaluate(
                       {st.name: st for st in other_stages}, show_progress=show_progress)
     done = eval_stages(rec, evaluations or [Ranking("test", {})], ctx, out=out_dir, fit_record=fit_record)
     record = _record(rec, ds, sp, fit_data, fit_record, done, data_records,
-                     tuning={"trials": len(trials), "history": trials} if trials else None, defaults=plan.source)
+                     tuning={"trials": len(trials), "history": trials} if trials else None, defaults=plan.source,
+                     **({} if out_dir is None else {"out": str(out_dir)}))
     if out_dir is not None:
-        record["out"] = str(out_dir)
         atomic_write_json(out_dir / "result.json", record)
     res = next(iter(done.values()))[0].result
     per_user = {name: o.result for name, (o, _) in done.items()}
     return RunResult(record=record, per_user=res.per_user, users=res.users, model=rec, evaluations=per_user)
+
+
+def _choose_params(model: str, sp: Split, plan: Any, params: dict[str, Any] | None, seed: int, tune_trials: int,
+                   **options: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The hyper-parameters of the final fit (defaults, early stopping or a search) and the trials run."""
+    chosen = {**plan.params, **(params or {}), "seed": seed}
+    if plan.early_stop:
+        chosen = early_stop(model, sp, chosen, show_progress=options["show_progress"])
+    if not tune_trials:
+        return chosen, []
+    # the search starts from the model's own defaults; only the user's --set values stay fixed
+    chosen, trials = tune(model, sp, tune_trials, seed=seed, base_params=params, **options)
+    return {**chosen, "seed": seed}, trials
 
 
 def _record(rec: Recommender, ds: Dataset, sp: Split, fit_data: Any, fit_record: dict[str, Any],
