@@ -33,8 +33,9 @@ class StageParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataStage(ABC):
-    """A transformation of the training part; subclasses set ``kind`` and ``params_class``."""
+class Registered:
+    """A named, typed stage of a run (data stage or evaluation); subclasses set ``kind`` and
+    ``params_class``, and their parameters are validated on construction."""
 
     kind: ClassVar[str]
     params_class: ClassVar[type[StageParams]]
@@ -42,6 +43,10 @@ class DataStage(ABC):
     def __init__(self, name: str, params: dict[str, Any]) -> None:
         self.name = name
         self.params = self.params_class(**params)
+
+
+class DataStage(Registered, ABC):
+    """A transformation of the training part."""
 
     @abstractmethod
     def apply(self, split: Split, seed: int) -> tuple[Split, dict[str, Any]]:
@@ -124,12 +129,7 @@ class InjectRandom(DataStage):
     def _targets(self, train: Interactions, rng: np.random.Generator) -> np.ndarray:
         p = self.params
         if p.target_items is not None:
-            ids = np.asarray(p.target_items)
-            pos = {_plain(x): i for i, x in enumerate(train.item_ids)}
-            missing = [x for x in p.target_items if _plain(x) not in pos]
-            if missing:
-                raise DataError(f"data stage {self.name!r}: target_items {missing[:5]} are not items of the data")
-            return np.array([pos[_plain(x)] for x in ids], np.int64)
+            return item_index(train, p.target_items, f"data stage {self.name!r}: target_items")
         counts = train.item_counts()
         active = np.flatnonzero(counts)
         order = active[np.argsort(counts[active], kind="stable")]  # least popular first
@@ -159,6 +159,15 @@ def records_like(like: Interactions, users: np.ndarray, items: np.ndarray, value
     if like.timestamps is not None:
         ts = np.full(len(users), int(like.timestamps.max()) if len(like) else 0, np.int64)
     return Interactions(users, items, values, like.user_ids, like.item_ids, ts, name=like.name)
+
+
+def item_index(inter: Interactions, ids: list[Any], what: str) -> np.ndarray:
+    """Indices of external item ids; DataError naming ``what`` for ids not in the data."""
+    pos = {_plain(x): i for i, x in enumerate(inter.item_ids)}
+    missing = [x for x in ids if _plain(x) not in pos]
+    if missing:
+        raise DataError(f"{what}: {missing[:5]} are not items of the data")
+    return np.array([pos[_plain(x)] for x in ids], np.int64)
 
 
 def _plain(x: Any) -> Any:

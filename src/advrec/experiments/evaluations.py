@@ -23,7 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from advrec.data.interactions import Interactions
 from advrec.data.splits import Split
 from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult, evaluate
-from advrec.experiments.data_stages import DataStage, StageParams, build_registered
+from advrec.experiments.data_stages import DataStage, Registered, StageParams, build_registered, item_index
 from advrec.models.base import Recommender
 from advrec.train.loop import parse_metric
 
@@ -60,15 +60,8 @@ class EvalOutput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Evaluation(ABC):
-    """Base of an evaluation kind; subclasses set ``kind`` and ``params_class``."""
-
-    kind: ClassVar[str]
-    params_class: ClassVar[type[StageParams]]
-
-    def __init__(self, name: str, params: dict[str, Any]) -> None:
-        self.name = name
-        self.params = self.params_class(**params)
+class Evaluation(Registered, ABC):
+    """Base of an evaluation kind."""
 
     @abstractmethod
     def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
@@ -165,11 +158,7 @@ class TargetItems(Evaluation):
                 raise ConfigError(f"evaluation {self.name!r}: data stage {p.stage!r} has no targets here")
             targets = np.asarray(index, np.int64)
         elif p.items is not None:
-            pos = {(x.item() if isinstance(x, np.generic) else x): i for i, x in enumerate(ctx.fit_data.item_ids)}
-            missing = [x for x in p.items if x not in pos]
-            if missing:
-                raise ConfigError(f"evaluation {self.name!r}: items {missing[:5]} are not in the data")
-            targets = np.array([pos[x] for x in p.items], np.int64)
+            targets = item_index(ctx.fit_data, p.items, f"evaluation {self.name!r}: items")
         else:
             raise ConfigError(f"evaluation {self.name!r}: give stage = \"NAME\" or items = [...]")
         real = np.arange(min(n_real, ctx.split.n_users))
