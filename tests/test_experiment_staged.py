@@ -132,3 +132,16 @@ def test_dangling_model_references_are_refused(tmp_path, model, message):
     f.write_text('datasets = ["x"]\n[[models]]\n' + "\n".join(lines) + "\n")
     with pytest.raises(ConfigError, match=message):
         load_experiment(f)
+
+
+def test_the_readme_example_is_a_valid_experiment(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## Experiments in stages"):]
+    start = block.index("```toml") + len("```toml")
+    f = tmp_path / "readme.toml"
+    f.write_text(block[start:block.index("```", start)])
+    cfg = load_experiment(f)
+    assert [m.key for m in cfg.models] == ["pop", "pop-attacked", "bpr-clean", "bpr-more"]
+    assert [e.kind for e in cfg.evaluations] == ["ranking", "target-items", "attribute"]
