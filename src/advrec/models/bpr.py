@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field
 
 from advrec.data.interactions import Interactions
+from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import TorchConfig, TorchRecommender
 
@@ -52,6 +54,7 @@ class BPRMF(TorchRecommender):
 
     name = "bpr"
     config_class = BPRConfig
+    capabilities = frozenset({"fold_in"})
     config: BPRConfig
 
     # ------------------------------------------------------------- training
@@ -148,6 +151,11 @@ class BPRMF(TorchRecommender):
         if self.item_bias is not None:
             s += self.item_bias.detach()
         return s
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """Scores of user vectors solved with the items fixed (:func:`~advrec.models.foldin.fold_in_scores`)."""
+        bias = None if self.item_bias is None else self.item_bias.detach()
+        return fold_in_scores(history, self.item_emb.detach(), bias, self.config.l2)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.train_tensors().items()}

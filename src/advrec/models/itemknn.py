@@ -18,6 +18,7 @@ from advrec.models._sparse import (
     dense_rows,
     topk_columns,
 )
+from advrec.models.foldin import model_rows
 
 Weighting = Literal["none", "bm25", "tfidf"]
 
@@ -72,6 +73,7 @@ class ItemKNN(RowModel):
     name = "itemknn"
     seeded = False
     config_class = ItemKNNConfig
+    capabilities = frozenset({"fold_in"})
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config
@@ -87,6 +89,9 @@ class ItemKNN(RowModel):
 
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         return dense_rows(rows @ self.similarity_)
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self._score_rows(model_rows(history, self._binary))
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return csr_to_state("sim", self.similarity_)

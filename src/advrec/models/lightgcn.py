@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from advrec.data.interactions import Interactions
+from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import TorchConfig, TorchRecommender
 
@@ -137,6 +138,7 @@ class LightGCN(TorchRecommender):
     name = "lightgcn"
     supports_device = True
     config_class = LightGCNConfig
+    capabilities = frozenset({"fold_in"})
     config: LightGCNConfig
 
     # ------------------------------------------------------------- training
@@ -193,6 +195,11 @@ class LightGCN(TorchRecommender):
     def _score(self, users: np.ndarray) -> torch.Tensor:
         final = self._final_embeddings()
         return final[torch.from_numpy(users).to(final.device)] @ final[self.n_users:].T
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """Scores of user vectors solved against the propagated item embeddings (the new user
+        is not added to the graph; see :func:`~advrec.models.foldin.fold_in_scores`)."""
+        return fold_in_scores(history, self._final_embeddings()[self.n_users:], None, self.config.l2)
 
     def _state(self) -> dict[str, torch.Tensor]:
         final = self._final_embeddings()

@@ -10,6 +10,7 @@ from scipy.sparse.linalg import svds
 
 from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
+from advrec.models.foldin import model_rows
 
 
 class PureSVDConfig(RowModelConfig):
@@ -44,6 +45,7 @@ class PureSVD(RowModel):
 
     name = "puresvd"
     config_class = PureSVDConfig
+    capabilities = frozenset({"fold_in"})
 
     def _fit_matrix(self, x: sp.csr_matrix, *, show_progress: bool) -> None:
         cfg = self.config
@@ -63,6 +65,9 @@ class PureSVD(RowModel):
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         v = self.item_factors_.numpy()
         return torch.from_numpy(np.asarray(rows @ v, dtype=np.float32)) @ self.item_factors_.T
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self._score_rows(model_rows(history, self._binary))
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {"item_factors": self.item_factors_, "singular_values": self.singular_values_}
