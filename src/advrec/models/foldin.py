@@ -106,16 +106,20 @@ def fit_user_vectors(history: sp.csr_matrix, items: torch.Tensor, bias: torch.Te
 
 def _solve_block(block: _Block, q: torch.Tensor, b: torch.Tensor | None, l2: float, steps: int,
                  lr: float) -> torch.Tensor:
-    """``steps`` Adam steps from zero on the users of one block (linearly decaying learning rate)."""
-    p = torch.zeros((block.negative.shape[0], q.shape[1]), device=q.device)
-    p.grad = torch.zeros_like(p)
-    opt = torch.optim.Adam([p], lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / max(steps, 1))
-    for _ in range(steps):
-        p.grad = _score_gradient(p.detach(), q, b, block) @ q + (2.0 * l2) * p.detach()
-        opt.step()
-        sched.step()
-    return p.detach()
+    """``steps`` Adam steps from zero on the users of one block, the learning rate decaying linearly to 0.
+
+    Adam (Kingma & Ba 2015, default moments 0.9 / 0.999) written out: a few tensor operations per step.
+    """
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    p = torch.zeros((block.n_users, q.shape[1]), device=q.device)
+    m, v = torch.zeros_like(p), torch.zeros_like(p)
+    for t in range(1, steps + 1):
+        grad = _score_gradient(p, q, b, block) @ q + (2.0 * l2) * p
+        m.mul_(beta1).add_(grad, alpha=1.0 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        step = lr * (1.0 - (t - 1) / steps) / (1.0 - beta1**t)
+        p.addcdiv_(m, v.div(1.0 - beta2**t).sqrt_().add_(eps), value=-step)
+    return p
 
 
 def fold_in_scores(history: sp.csr_matrix, items: torch.Tensor, bias: torch.Tensor | None, l2: float, *,
@@ -127,19 +131,20 @@ def fold_in_scores(history: sp.csr_matrix, items: torch.Tensor, bias: torch.Tens
 
 
 class _Block:
-    """The revealed entries of a run of users: local row, item and weight ``1 / (|pos| |neg|)`` per entry."""
+    """The revealed entries of a run of users: local row and item per entry, and ``coef`` (entries x
+    items), ``1 / (|pos| |neg|)`` at the entry's negatives and 0 at its user's revealed items."""
 
     def __init__(self, rows: sp.csr_matrix, device: torch.device) -> None:
         deg = np.diff(rows.indptr)
-        n_items = rows.shape[1]
-        local = np.repeat(np.arange(rows.shape[0]), deg)
-        weight = 1.0 / (deg * np.maximum(n_items - deg, 1)).astype(np.float64)
+        n_users, n_items = rows.shape
+        local = np.repeat(np.arange(n_users), deg)
+        weight = torch.from_numpy(1.0 / (deg * np.maximum(n_items - deg, 1)).astype(np.float64))
+        self.n_users = n_users
         self.row = torch.from_numpy(local).to(device)
         self.item = torch.from_numpy(rows.indices.astype(np.int64)).to(device)
-        self.weight = torch.from_numpy(weight[local].astype(np.float32)).to(device)
-        mask = torch.ones((rows.shape[0], n_items), dtype=torch.bool, device=device)
-        mask[self.row, self.item] = False
-        self.negative = mask
+        user_coef = weight.float().to(device)[:, None].expand(n_users, n_items).clone()
+        user_coef[self.row, self.item] = 0.0
+        self.coef = user_coef[self.row]
 
 
 def _entry_blocks(rows: sp.csr_matrix, n_items: int, cells: int,
@@ -164,7 +169,6 @@ def _score_gradient(p: torch.Tensor, q: torch.Tensor, b: torch.Tensor | None, bl
         s = s + b
     pos = s[block.row, block.item]
     # d/dx softplus(x) = sigmoid(x), x = s_j - s_i over each entry's negatives j
-    g = torch.sigmoid(s[block.row] - pos[:, None]).mul_(block.negative[block.row]).mul_(block.weight[:, None])
+    g = torch.sigmoid(s[block.row] - pos[:, None]).mul_(block.coef)
     grad = torch.zeros_like(s).index_add_(0, block.row, g)
-    grad[block.row, block.item] -= g.sum(1)
-    return grad
+    return grad.index_put_((block.row, block.item), -g.sum(1), accumulate=True)
