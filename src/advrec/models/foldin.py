@@ -31,7 +31,7 @@ FOLD_IN_CELLS = 1 << 24
 #: below 1e-4 on ML-100K for BPR-MF and LightGCN, see docs/models.md)
 FOLD_IN_STEPS = 200
 #: largest change of any score one Adam step may cause at the start (score units)
-FOLD_IN_SCORE_STEP = 0.1
+FOLD_IN_SCORE_STEP = 1.0
 
 
 def binary_rows(history: sp.csr_matrix) -> sp.csr_matrix:
