@@ -16,19 +16,19 @@ from advrec.models import Recommender, available, create, get_model_class
 
 #: small, quick settings (cfgan in user mode: item mode cannot fold in)
 FAST: dict[str, dict] = {
-    "puresvd": dict(factors=5),
-    "multvae": dict(epochs=4, batch_size=16, dims=[32, 8]),
-    "bpr": dict(epochs=4, batch_size=64),
-    "lightgcn": dict(epochs=4, batch_size=64),
-    "irgan": dict(epochs=4, pretrain_epochs=2, factors=8, batch_size=16, batch_size_d=64),
-    "cfgan": dict(mode="user", epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16),
+    "puresvd": {"factors": 5},
+    "multvae": {"epochs": 4, "batch_size": 16, "dims": [32, 8]},
+    "bpr": {"epochs": 4, "batch_size": 64},
+    "lightgcn": {"epochs": 4, "batch_size": 64},
+    "irgan": {"epochs": 4, "pretrain_epochs": 2, "factors": 8, "batch_size": 16, "batch_size_d": 64},
+    "cfgan": {"mode": "user", "epochs": 3, "g_hidden": [16], "d_hidden": [8], "batch_size": 16, "batch_size_d": 16},
 }
 #: settings that learn the synthetic taste groups (the ranking tests)
 LEARN: dict[str, dict] = {
-    "bpr": dict(epochs=40, batch_size=64, lr=0.02, factors=16),
-    "lightgcn": dict(epochs=40, batch_size=64, lr=0.02, factors=16),
-    "irgan": dict(epochs=25, pretrain_epochs=25, factors=16, batch_size_d=64, lr_pretrain=0.02),
-    "multvae": dict(epochs=20, batch_size=32, dims=[32, 8], lr=0.01, total_anneal_steps=100),
+    "bpr": {"epochs": 40, "batch_size": 64, "lr": 0.02, "factors": 16},
+    "lightgcn": {"epochs": 40, "batch_size": 64, "lr": 0.02, "factors": 16},
+    "irgan": {"epochs": 25, "pretrain_epochs": 25, "factors": 16, "batch_size_d": 64, "lr_pretrain": 0.02},
+    "multvae": {"epochs": 20, "batch_size": 32, "dims": [32, 8], "lr": 0.01, "total_anneal_steps": 100},
 }
 #: models whose fold-in runs a training row through the same computation as ``score``
 EXACT = ("pop", "ease", "itemknn", "puresvd", "slim", "multvae", "cfgan")
@@ -97,13 +97,13 @@ def test_capability_error_names_the_model():
 
 CFGAN_VARIANTS = [
     {},
-    dict(adversarial=False, scheme="ZR"),
-    dict(prior="ease", prior_l2=50.0, prior_weight=0.4),  # blend of standardised scores, dense prior
-    dict(prior="ease", prior_l2=50.0, prior_weight=1.0),  # the prior alone
-    dict(prior="ease", prior_l2=50.0, prior_mode="residual", prior_weight=0.7),
-    dict(prior="ease", prior_l2=50.0, prior_topk=8, prior_weight=0.3),  # a sparse prior
-    dict(prior="itemknn", prior_params={"k": 10}, prior_weight=0.6),
-    dict(negatives=8, prior="ease", prior_l2=50.0, prior_weight=0.5),  # the sampled game
+    {"adversarial": False, "scheme": "ZR"},
+    {"prior": "ease", "prior_l2": 50.0, "prior_weight": 0.4},  # blend of standardised scores, dense prior
+    {"prior": "ease", "prior_l2": 50.0, "prior_weight": 1.0},  # the prior alone
+    {"prior": "ease", "prior_l2": 50.0, "prior_mode": "residual", "prior_weight": 0.7},
+    {"prior": "ease", "prior_l2": 50.0, "prior_topk": 8, "prior_weight": 0.3},  # a sparse prior
+    {"prior": "itemknn", "prior_params": {"k": 10}, "prior_weight": 0.6},
+    {"negatives": 8, "prior": "ease", "prior_l2": 50.0, "prior_weight": 0.5},  # the sampled game
 ]
 
 

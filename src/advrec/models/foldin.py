@@ -27,11 +27,13 @@ __all__ = ["FOLD_IN_CELLS", "FOLD_IN_STEPS", "binary_rows", "fit_user_vectors", 
 
 #: floats in one (rows x items) block of fold-in work (64 MB of float32)
 FOLD_IN_CELLS = 1 << 24
-#: Adam steps of :func:`fit_user_vectors` (the relative objective gap to 10x as many steps is
-#: below 1e-4 on ML-100K for BPR-MF and LightGCN, see docs/models.md)
-FOLD_IN_STEPS = 200
-#: largest change of any score one Adam step may cause at the start (score units)
-FOLD_IN_SCORE_STEP = 1.0
+#: Adam steps of :func:`fit_user_vectors`. On ML-100K's cold users (3 revealed items each) the
+#: objective is then within 1e-5 (relative, mean over users) of a 3000-step solution for BPR-MF
+#: (l2 0.005, 256 factors) and LightGCN (l2 0.0006, 64 factors); 300 steps leave 7e-4 for LightGCN.
+FOLD_IN_STEPS = 500
+#: the largest change of any score that one Adam step may make (the learning rate is this over the
+#: largest L1 norm of an item vector: Adam moves every coordinate by about the learning rate)
+FOLD_IN_SCORE_STEP = 10.0
 
 
 def binary_rows(history: sp.csr_matrix) -> sp.csr_matrix:
@@ -97,7 +99,6 @@ def fit_user_vectors(history: sp.csr_matrix, items: torch.Tensor, bias: torch.Te
     b = None if bias is None else bias.detach().float()
     rows = binary_rows(history)
     p = torch.zeros((rows.shape[0], q.shape[1]), device=q.device)
-    # Adam moves every coordinate by about lr: this lr changes no score by more than FOLD_IN_SCORE_STEP
     lr = FOLD_IN_SCORE_STEP / max(float(q.abs().sum(1).max()), 1e-12) if len(q) else 0.0
     for users, block in _entry_blocks(rows, q.shape[0], cells, q.device):
         p[users] = _solve_block(block, q, b, l2, steps, lr)
