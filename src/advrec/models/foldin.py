@@ -86,9 +86,10 @@ def fit_user_vectors(history: sp.csr_matrix, items: torch.Tensor, bias: torch.Te
     l2
         Weight of ``|p|^2`` (the model's L2 coefficient).
     steps
-        Adam steps (all users at once).
+        Adam steps (each user's vector evolves on its own; blocks of users are solved together).
     cells
-        Memory bound: floats of one ``(revealed entries x n_items)`` block.
+        Memory bound: floats of one ``(revealed entries x n_items)`` block (a block holds at least
+        one user, so a user with more than ``cells / n_items`` revealed items exceeds it).
 
     Returns
     -------
