@@ -19,7 +19,7 @@ FAST: dict[str, dict] = {
     "lightgcn": {"epochs": 3, "factors": 8, "batch_size": 256, "layers": 2},
     "irgan": {"epochs": 3, "pretrain_epochs": 2, "factors": 4},
     "multvae": {"epochs": 2, "dims": [16, 8], "batch_size": 32},
-    "cfgan": {"epochs": 2, "g_hidden": [16], "d_hidden": [8]},
+    "cfgan": {"epochs": 2, "g_hidden": [16], "d_hidden": [8], "mode": "user"},
     "puresvd": {"factors": 5},
     "itemknn": {"k": 10},
     "slim": {"alpha": 0.1},

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, DataError
 from advrec.models.base import Recommender
+from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
 
@@ -59,7 +61,7 @@ class BPRMF(TorchRecommender):
 
     name = "bpr"
     config_class = BPRConfig
-    capabilities = frozenset({"embeddings", "differentiable", "warm_start"})
+    capabilities = frozenset({"embeddings", "differentiable", "warm_start", "fold_in"})
     config: BPRConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -197,6 +199,11 @@ class BPRMF(TorchRecommender):
             self.item_emb[: init.n_items] = init.item_emb.detach()
             if self.item_bias is not None and init.item_bias is not None:
                 self.item_bias[: init.n_items] = init.item_bias.detach()
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """Scores of user vectors solved with the items fixed (:func:`~advrec.models.foldin.fold_in_scores`)."""
+        bias = None if self.item_bias is None else self.item_bias.detach()
+        return fold_in_scores(history, self.item_emb.detach(), bias, self.config.l2)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.train_tensors().items()}

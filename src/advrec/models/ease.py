@@ -14,6 +14,7 @@ from scipy.linalg import lapack
 from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
 from advrec.models._sparse import column_blocks
+from advrec.models.foldin import model_rows
 
 if TYPE_CHECKING:
     import optuna
@@ -61,6 +62,7 @@ class EASE(RowModel):
     name = "ease"
     seeded = False
     config_class = EASEConfig
+    capabilities = frozenset({"fold_in"})
 
     @classmethod
     def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
@@ -75,6 +77,9 @@ class EASE(RowModel):
 
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         return torch.from_numpy(np.asarray(rows @ self.weights_.numpy(), dtype=np.float32))
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self._score_rows(model_rows(history, self._binary))
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {"weights": self.weights_}

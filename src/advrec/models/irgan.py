@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -17,6 +18,7 @@ from advrec.data.interactions import Interactions
 from advrec.errors import DataError
 from advrec.gan.diagnostics import profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
+from advrec.models.foldin import fold_in_scores
 from advrec.models.gan_base import GANConfig, GANRecommender
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import make_optimizer
@@ -127,7 +129,7 @@ class IRGAN(GANRecommender):
 
     name = "irgan"
     config_class = IRGANConfig
-    capabilities = frozenset({"embeddings", "differentiable"})
+    capabilities = frozenset({"embeddings", "differentiable", "fold_in"})
     config: IRGANConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -288,6 +290,13 @@ class IRGAN(GANRecommender):
             raise DataError(f"irgan: score_embeddings needs all {len(bias)} item vectors (the item bias is "
                             f"per item), got {len(item_vectors)}")
         return user_vectors @ item_vectors.T + bias
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """Scores of user vectors solved for the scoring network's items and biases under its
+        own BPR loss and L2 (``l2``, or ``l2_d`` with ``score_with="d"``)."""
+        net, c = self._net(), self.config
+        l2 = c.l2 if c.score_with == "g" else c.l2_d
+        return fold_in_scores(history, net.item.detach(), net.bias.detach(), l2)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()} | {

@@ -18,6 +18,7 @@ from advrec.models._sparse import (
     dense_rows,
     topk_columns,
 )
+from advrec.models.foldin import model_rows
 
 if TYPE_CHECKING:
     import optuna
@@ -75,6 +76,7 @@ class ItemKNN(RowModel):
     name = "itemknn"
     seeded = False
     config_class = ItemKNNConfig
+    capabilities = frozenset({"fold_in"})
 
     @classmethod
     def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
@@ -100,6 +102,9 @@ class ItemKNN(RowModel):
 
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         return dense_rows(rows @ self.similarity_)
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self._score_rows(model_rows(history, self._binary))
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return csr_to_state("sim", self.similarity_)

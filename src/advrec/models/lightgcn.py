@@ -14,6 +14,7 @@ from pydantic import Field
 from advrec.data.interactions import Interactions
 from advrec.errors import CapabilityError, ConfigError
 from advrec.models.base import Recommender
+from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
 
@@ -144,7 +145,7 @@ class LightGCN(TorchRecommender):
     name = "lightgcn"
     supports_device = True
     config_class = LightGCNConfig
-    capabilities = frozenset({"embeddings", "differentiable", "warm_start"})
+    capabilities = frozenset({"embeddings", "differentiable", "warm_start", "fold_in"})
     config: LightGCNConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -246,6 +247,11 @@ class LightGCN(TorchRecommender):
         with torch.no_grad():  # users then items; appended ones keep their fresh values
             self.ego[: init.n_users] = old[: init.n_users]
             self.ego[self.n_users: self.n_users + init.n_items] = old[init.n_users:]
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """Scores of user vectors solved against the propagated item embeddings (the new user
+        is not added to the graph; see :func:`~advrec.models.foldin.fold_in_scores`)."""
+        return fold_in_scores(history, self._final_embeddings()[self.n_users:], None, self.config.l2)
 
     def _state(self) -> dict[str, torch.Tensor]:
         final = self._final_embeddings()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
 from advrec.data.interactions import Interactions
+from advrec.models.foldin import binary_rows, map_row_chunks
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, make_optimizer
 
 if TYPE_CHECKING:
@@ -115,7 +117,7 @@ class MultVAE(TorchRecommender):
     name = "multvae"
     supports_device = True
     config_class = MultVAEConfig
-    capabilities = frozenset({"differentiable"})
+    capabilities = frozenset({"differentiable", "fold_in"})
     config: MultVAEConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -149,9 +151,12 @@ class MultVAE(TorchRecommender):
     def _rows(self, users: torch.Tensor) -> SparseRows:
         """The users' L2-normalised binary training rows."""
         assert self._seen is not None
-        sub = self._seen[users.numpy()]
+        return self._csr_rows(self._seen[users.numpy()])
+
+    def _csr_rows(self, sub: sp.csr_matrix) -> SparseRows:
+        """L2-normalised 0/1 rows of a CSR matrix (the encoder's input)."""
         deg = np.diff(sub.indptr)
-        row_of = np.repeat(np.arange(len(users)), deg)
+        row_of = np.repeat(np.arange(sub.shape[0]), deg)
         values = (1.0 / np.sqrt(np.maximum(deg, 1))).astype(np.float32)[row_of]
         dev = self.device
         return SparseRows(
@@ -206,6 +211,12 @@ class MultVAE(TorchRecommender):
 
     def _score_grad(self, users: np.ndarray) -> torch.Tensor:
         return self._score(users)  # the same decoding; the caller keeps autograd on
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """The encoder mean of each new row decoded, as :meth:`_score` does for a training row."""
+        self.net.eval()
+        return map_row_chunks(binary_rows(history), lambda rows: self.net.decoder(self.net.encode(
+            self._csr_rows(rows))[0]), self.n_items)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.net.state_dict().items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from advrec.data.interactions import Interactions
@@ -31,6 +32,7 @@ class MostPop(Recommender):
     name = "pop"
     seeded = False
     config_class = MostPopConfig
+    capabilities = frozenset({"fold_in"})
 
     def _fit(
         self,
@@ -46,6 +48,9 @@ class MostPop(Recommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         return self.popularity_.unsqueeze(0).expand(len(users), -1).clone()
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self.popularity_.unsqueeze(0).expand(history.shape[0], -1).clone()
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"popularity": self.popularity_}

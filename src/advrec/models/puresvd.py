@@ -12,6 +12,7 @@ from scipy.sparse.linalg import svds
 
 from advrec.errors import ConfigError
 from advrec.models._linear import RowModel, RowModelConfig, check_dense
+from advrec.models.foldin import model_rows
 
 if TYPE_CHECKING:
     import optuna
@@ -49,7 +50,7 @@ class PureSVD(RowModel):
 
     name = "puresvd"
     config_class = PureSVDConfig
-    capabilities = frozenset({"embeddings"})
+    capabilities = frozenset({"embeddings", "fold_in"})
 
     @classmethod
     def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
@@ -82,6 +83,9 @@ class PureSVD(RowModel):
         v = self.item_factors_.numpy()
         users = torch.from_numpy(np.asarray(source.astype(np.float32) @ v, dtype=np.float32))
         return users, self.item_factors_
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self._score_rows(model_rows(history, self._binary))
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {"item_factors": self.item_factors_, "singular_values": self.singular_values_}

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from advrec.models._linear import RowModel, RowModelConfig
 from advrec.models._sparse import csr_from_state, csr_to_state, dense_rows
+from advrec.models.foldin import model_rows
 
 if TYPE_CHECKING:
     import optuna
@@ -63,6 +64,7 @@ class SLIM(RowModel):
     name = "slim"
     seeded = False
     config_class = SLIMConfig
+    capabilities = frozenset({"fold_in"})
 
     @classmethod
     def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
@@ -82,6 +84,9 @@ class SLIM(RowModel):
 
     def _score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         return dense_rows(rows @ self.weights_)
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        return self._score_rows(model_rows(history, self._binary))
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return csr_to_state("weights", self.weights_)

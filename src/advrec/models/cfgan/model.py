@@ -28,6 +28,8 @@ from advrec.models.cfgan.sampled import (
     generator_outputs,
     sample_batch,
 )
+from advrec.models.ease import ease_weights
+from advrec.models.foldin import binary_rows, map_row_chunks
 from advrec.models.gan_base import GANRecommender
 from advrec.train.loop import Validator
 
@@ -75,7 +77,7 @@ class CFGAN(GANRecommender):
     name = "cfgan"
     supports_device = True
     config_class = CFGANConfig
-    capabilities = frozenset({"differentiable"})
+    capabilities = frozenset({"differentiable", "fold_in"})
     config: CFGANConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -98,6 +100,7 @@ class CFGAN(GANRecommender):
         super().__init__(config, **params)
         self._score_cache: torch.Tensor | None = None
         self._prior: Prior | None = None
+        self._fold_b: tuple[Prior, torch.Tensor] | None = None  # EASE^R weights of fold_in (see _fold_in_rows)
         self._blend_weight = self.config.prior_weight
         self.blend_scores_: dict[float, float] = {}
         self._train_for_blend: Interactions | None = None
@@ -317,7 +320,7 @@ class CFGAN(GANRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         self.g_net.eval()
-        return self._with_prior(self._generated, users)
+        return self._combine(lambda: self._generated(users), lambda: self._prior_rows(users))
 
     def _score_grad(self, users: np.ndarray) -> torch.Tensor:
         """:meth:`_score` with the graph back to the generator (item mode: through every item's row)."""
@@ -326,17 +329,44 @@ class CFGAN(GANRecommender):
                                   "with no gradient to the generator; set_blend_weight(w < 1) first")
         self.g_net.eval()
         if self.config.mode == "user":
-            return self._with_prior(self._generate_users, users)
-        return self._with_prior(lambda u: self._generate_all_items().T[torch.from_numpy(u)], users)
+            return self._combine(lambda: self._generate_users(users), lambda: self._prior_rows(users))
+        return self._combine(lambda: self._generate_all_items().T[torch.from_numpy(users)],
+                             lambda: self._prior_rows(users))
 
-    def _with_prior(self, generated: Callable[[np.ndarray], torch.Tensor], users: np.ndarray) -> torch.Tensor:
-        """The scores from the generated ones and the prior (residual: already in; blend: ``blend``)."""
+    def _combine(self, generated: Callable[[], torch.Tensor], prior: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """What users are ranked by: the generator's scores, or their blend with the prior's."""
         if self._prior is None or self.config.prior_mode == "residual":
-            return generated(users)
+            return generated()
         w = self._blend_weight
         if w in (0.0, 1.0):  # one part only (exactly what blend gives at the ends)
-            return standardise(generated(users) if w == 0.0 else self._prior_rows(users))
-        return blend(generated(users), self._prior_rows(users), w)
+            return standardise(generated() if w == 0.0 else prior())
+        return blend(generated(), prior(), w)
+
+    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
+        """New users' rows through the generator (and prior) exactly as a training user's (user mode)."""
+        if self.config.mode != "user":
+            raise CapabilityError(
+                "cfgan: fold_in needs mode='user'. In mode='item' the networks' rows are items and a user is "
+                "one input dimension (a column of every item's vector), so a new user is a new input "
+                "dimension the trained networks do not have; fit with mode='user' to score new users")
+        self.g_net.eval()
+        return map_row_chunks(binary_rows(history), self._fold_in_rows, self.n_items)
+
+    def _fold_in_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
+        g, c = self.g_net, self.config
+        def prior() -> torch.Tensor:  # the prior's weights (recomputed once if only scores are kept)
+            assert self._prior is not None and self._seen is not None
+            if self._prior.weights is None and (self._fold_b is None or self._fold_b[0] is not self._prior):
+                b = ease_weights(self._seen, c.prior_l2, precision=c.prior_precision)
+                self._fold_b = (self._prior, torch.from_numpy(b))
+            w = self._fold_b[1] if self._prior.weights is None else self._prior.weights  # type: ignore[index]
+            return Prior(rows, weights=w).user_rows(np.arange(rows.shape[0])).to(self.device)
+        def generated() -> torch.Tensor:
+            if isinstance(g, SparseGenerator):
+                return g.forward_rows(rows).float()
+            out = g(densify(rows, np.arange(rows.shape[0])).to(self.device)).float()
+            return out + c.prior_weight * prior() if self._prior is not None and c.prior_mode == "residual" else out
+        return self._combine(generated, prior)
 
     def _prior_rows(self, users: np.ndarray) -> torch.Tensor:
         """The prior's scores of ``users`` (users x items)."""
