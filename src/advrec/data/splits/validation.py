@@ -18,7 +18,8 @@ from advrec.data.splits.arrays import (
     round_half_up,
     user_ranks,
 )
-from advrec.data.splits.cold import _hold_out_users, warm_holdout
+from advrec.data.splits.cold_item import warm_holdout
+from advrec.data.splits.cold_user import hold_out_users
 from advrec.data.splits.holdout import time_cut
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError, DataError
@@ -166,7 +167,7 @@ def _carve_cold_users(split: Split, r: float, by: str, rng: np.random.Generator)
     reveal_by = str(split.meta.get("by", by))
     if reveal:
         check_by(reveal_by, train)
-    cold, revealed, to_valid = _hold_out_users(train, r, reveal, reveal_by, rng)
+    cold, revealed, to_valid = hold_out_users(train, r, reveal, reveal_by, rng)
     extra: dict[str, Any] = {"valid_cold_users": cold}
     if reveal:
         extra["valid_revealed"] = train.subset(revealed, name=_rename(train, "valid_revealed"))

@@ -7,7 +7,8 @@
 ``blend_choice``          its choice of the blend weight on validation data
 ``config``                :class:`CFGANConfig`, every hyper-parameter
 ``networks``              dense generator / discriminator and the row store
-``sampled``               the sampled game for large catalogues (sparse tables)
+``sampled``               the sampled game for large catalogues (column pools)
+``sparse_networks``       per-column table networks of the sampled game
 ``masks``                 seeded ZR / PM masks of unobserved items
 ``prior``                 the EASE^R / ItemKNN prior and blend
 ========================  =====================================================

@@ -15,8 +15,8 @@ from advrec.models.cfgan.config import CFGANConfig
 from advrec.models.cfgan.game import CFGANGame
 from advrec.models.cfgan.networks import Discriminator, Generator, RowStore, densify
 from advrec.models.cfgan.prior import Prior
-from advrec.models.cfgan.sampled import SparseDiscriminator, SparseGenerator
 from advrec.models.cfgan.scoring import CFGANScoring
+from advrec.models.cfgan.sparse_networks import SparseDiscriminator, SparseGenerator
 from advrec.models.gan_base import GANRecommender
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from advrec.errors import CapabilityError
 from advrec.models.cfgan.config import CFGANConfig
 from advrec.models.cfgan.networks import densify
 from advrec.models.cfgan.prior import Prior, blend, standardise
-from advrec.models.cfgan.sampled import SparseGenerator
+from advrec.models.cfgan.sparse_networks import SparseGenerator
 from advrec.models.ease import ease_weights
 from advrec.models.foldin import binary_rows, map_row_chunks
 
