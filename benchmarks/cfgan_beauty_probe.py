@@ -39,7 +39,7 @@ from advrec.experiments.pipeline import (
     resolve_split,
 )
 from advrec.models import create
-from advrec.models.cfgan import sampled
+from advrec.models.cfgan import sparse_networks
 from advrec.utils.io import atomic_write_text
 
 OUT = Path("docs/benchmarks/cfgan_beauty_probe.md")
@@ -51,14 +51,14 @@ BASE = {"mode": "user", "negatives": 1024, "batch_size": 1024, "batch_size_d": 1
 
 def scale_input_init(mean_active: float) -> None:
     """Make every new SparseGenerator start its input table at Glorot for ``mean_active`` inputs."""
-    original = sampled.SparseGenerator.__init__
+    original = sparse_networks.SparseGenerator.__init__
 
-    def init(self: sampled.SparseGenerator, n: int, hidden: list[int], activation: str) -> None:
+    def init(self: sparse_networks.SparseGenerator, n: int, hidden: list[int], activation: str) -> None:
         original(self, n, hidden, activation)
         bound = math.sqrt(6.0 / (mean_active + hidden[0]))
         torch.nn.init.uniform_(self.inp.weight, -bound, bound)
 
-    sampled.SparseGenerator.__init__ = init  # type: ignore[method-assign]
+    sparse_networks.SparseGenerator.__init__ = init  # type: ignore[method-assign]
 
 
 def probe(variant: str, rounds: int, extra: dict) -> dict:

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from advrec.data.lgcn import read_lightgcn, read_pairs
-from advrec.data.parsing import (
-    check_duplicate_pairs,
-    check_range,
-    check_unique,
-    count_lines,
-    read_table,
-)
+from advrec.data.parsing import count_lines, read_table
+from advrec.data.record_checks import check_duplicate_pairs, check_range, check_unique
 from advrec.errors import DataError
 
 COLS4 = [("user", "int"), ("item", "int"), ("value", "float"), ("timestamp", "int")]

@@ -12,13 +12,8 @@ from test_models_cfgan import FAST, LEARN, hit_rate, random_split
 from advrec.errors import ConfigError
 from advrec.models import create
 from advrec.models.cfgan.networks import densify
-from advrec.models.cfgan.sampled import (
-    SparseDiscriminator,
-    SparseGenerator,
-    discriminator_logits,
-    generator_outputs,
-    sample_batch,
-)
+from advrec.models.cfgan.sampled import discriminator_logits, generator_outputs, sample_batch
+from advrec.models.cfgan.sparse_networks import SparseDiscriminator, SparseGenerator
 from advrec.train.lazy_adam import LazyAdam
 
 

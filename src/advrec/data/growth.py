@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from advrec.data.encoding import encode_ids
 from advrec.errors import DataError
 
 if TYPE_CHECKING:
@@ -98,15 +99,13 @@ def encode_records(
     name: str | None,
 ) -> Interactions:
     """New records over ``inter``'s id space (see :meth:`Interactions.new_records`)."""
-    from advrec.data.interactions import _encode
-
     label = name or inter.name
     u, i = np.asarray(users), np.asarray(items)
     if u.shape != i.shape or u.ndim != 1:
         raise DataError(f"{label}: users and items must be 1-D of equal length, got {u.shape} and {i.shape}")
     if external:
-        u = _encode(u, inter.user_ids, label, "user")[1]
-        i = _encode(i, inter.item_ids, label, "item")[1]
+        u = encode_ids(u, inter.user_ids, label, "user")[1]
+        i = encode_ids(i, inter.item_ids, label, "item")[1]
     n = len(u)
     v = np.ones(n, np.float32) if values is None else np.asarray(values, np.float32)
     if timestamps is not None and inter.timestamps is None:

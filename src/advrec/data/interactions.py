@@ -12,16 +12,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from advrec.data import cleaning
+from advrec.data.encoding import check_records, encode_ids, readonly, record_arrays
 from advrec.data.growth import FeatureRows, encode_records, grow_ids
 from advrec.errors import DataError
-
-DUPLICATE_POLICIES = ("error", "last", "first", "sum", "max")
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,39 +60,12 @@ class Interactions:
     name: str = "interactions"
 
     def __post_init__(self) -> None:
-        users = _readonly(np.asarray(self.users, dtype=np.int64))
-        items = _readonly(np.asarray(self.items, dtype=np.int64))
-        values = _readonly(np.asarray(self.values, dtype=np.float32))
-        n = len(users)
-        if len(items) != n or len(values) != n:
-            raise DataError(
-                f"{self.name}: users, items and values differ in length "
-                f"({n}, {len(items)}, {len(values)})"
-            )
-        object.__setattr__(self, "users", users)
-        object.__setattr__(self, "items", items)
-        object.__setattr__(self, "values", values)
-        object.__setattr__(self, "user_ids", _readonly(np.asarray(self.user_ids)))
-        object.__setattr__(self, "item_ids", _readonly(np.asarray(self.item_ids)))
-        if self.timestamps is not None:
-            ts = _readonly(np.asarray(self.timestamps, dtype=np.int64))
-            if len(ts) != n:
-                raise DataError(f"{self.name}: {len(ts)} timestamps for {n} records")
-            object.__setattr__(self, "timestamps", ts)
-        if n:
-            if users.min() < 0 or users.max() >= len(self.user_ids):
-                raise DataError(f"{self.name}: user index out of range [0, {len(self.user_ids)})")
-            if items.min() < 0 or items.max() >= len(self.item_ids):
-                raise DataError(f"{self.name}: item index out of range [0, {len(self.item_ids)})")
-            if not np.isfinite(values).all():
-                bad = int(np.flatnonzero(~np.isfinite(values))[0])
-                raise DataError(f"{self.name}: non-finite value at record {bad}")
-        for label, table, size in (
-            ("user_features", self.user_features, len(self.user_ids)),
-            ("item_features", self.item_features, len(self.item_ids)),
-        ):
-            if table is not None and len(table) != size:
-                raise DataError(f"{self.name}: {label} has {len(table)} rows, expected {size}")
+        arrays = record_arrays(self.name, self.users, self.items, self.values, self.timestamps)
+        for key, array in arrays.items():
+            object.__setattr__(self, key, array)
+        object.__setattr__(self, "user_ids", readonly(np.asarray(self.user_ids)))
+        object.__setattr__(self, "item_ids", readonly(np.asarray(self.item_ids)))
+        check_records(self)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -141,8 +108,8 @@ class Interactions:
             raise DataError(f"{name}: {len(u)} users but {len(i)} items")
         v = np.ones(len(u), np.float32) if values is None else np.asarray(values, np.float32)
         t = None if timestamps is None else np.asarray(timestamps, np.int64)
-        uid, uidx = _encode(u, user_ids, name, "user")
-        iid, iidx = _encode(i, item_ids, name, "item")
+        uid, uidx = encode_ids(u, user_ids, name, "user")
+        iid, iidx = encode_ids(i, item_ids, name, "item")
         inter = cls(uidx, iidx, v, uid, iid, t, name=name)
         return inter.deduplicate(duplicates)
 
@@ -323,33 +290,7 @@ class Interactions:
 
     def deduplicate(self, policy: str = "error") -> Interactions:
         """Resolve repeated (user, item) pairs; see :meth:`from_records` for policies."""
-        if policy not in DUPLICATE_POLICIES:
-            raise DataError(f"unknown duplicate policy {policy!r}; use one of {DUPLICATE_POLICIES}")
-        keys = self.pair_keys()
-        order = np.lexsort(
-            (self.timestamps if self.timestamps is not None else np.arange(len(keys)), keys)
-        )
-        sk = keys[order]
-        dup = np.zeros(len(sk), bool)
-        dup[1:] = sk[1:] == sk[:-1]
-        if not dup.any():
-            return self
-        if policy == "error":
-            r = order[int(np.flatnonzero(dup)[0])]
-            raise DataError(
-                f"{self.name}: duplicate (user, item) pair ({self.user_ids[self.users[r]]}, "
-                f"{self.item_ids[self.items[r]]}) at record {r} ({int(dup.sum())} duplicate "
-                "records in all); pass duplicates='last', 'first', 'sum' or 'max'"
-            )
-        starts = np.flatnonzero(~dup)
-        ends = np.append(starts[1:], len(sk)) - 1
-        keep = order[starts] if policy == "first" else order[ends]
-        srt = np.argsort(keep)
-        out = self.subset(keep[srt])
-        if policy in ("sum", "max"):
-            ufunc = np.add if policy == "sum" else np.maximum
-            out = out.with_values(ufunc.reduceat(self.values[order], starts)[srt])
-        return out
+        return cleaning.deduplicate(self, policy)
 
     def kcore(self, k: int, *, items_k: int | None = None, compact: bool = True) -> Interactions:
         """Iteratively drop users with fewer than ``k`` and items with fewer than ``items_k`` records.
@@ -363,36 +304,12 @@ class Interactions:
         compact
             Re-index so that the id space holds only the surviving users and items.
         """
-        ik = k if items_k is None else items_k
-        keep = np.ones(len(self), bool)
-        while True:
-            uc = np.bincount(self.users[keep], minlength=self.n_users)
-            ic = np.bincount(self.items[keep], minlength=self.n_items)
-            new = keep & (uc[self.users] >= k) & (ic[self.items] >= ik)
-            if new.sum() == keep.sum():
-                break
-            keep = new
-        out = self.subset(keep)
+        out = self.subset(cleaning.kcore_mask(self, k, k if items_k is None else items_k))
         return out.compact() if compact else out
 
     def compact(self) -> Interactions:
         """Re-index to the users and items that have records (features follow)."""
-        au, ai = self.active_users(), self.active_items()
-        umap = np.full(self.n_users, -1, np.int64)
-        umap[au] = np.arange(len(au))
-        imap = np.full(self.n_items, -1, np.int64)
-        imap[ai] = np.arange(len(ai))
-        uf = None if self.user_features is None else self.user_features.iloc[au].reset_index(drop=True)
-        itf = None if self.item_features is None else self.item_features.iloc[ai].reset_index(drop=True)
-        return replace(
-            self,
-            users=umap[self.users],
-            items=imap[self.items],
-            user_ids=self.user_ids[au],
-            item_ids=self.item_ids[ai],
-            user_features=uf,
-            item_features=itf,
-        )
+        return cleaning.compact(self)
 
     def to_frame(self, external: bool = False) -> pd.DataFrame:
         """Records as a DataFrame (``user``, ``item``, ``value``[, ``timestamp``])."""
@@ -405,22 +322,3 @@ class Interactions:
             cols["timestamp"] = self.timestamps
         return pd.DataFrame(cols)
 
-
-def _encode(
-    ids: np.ndarray, vocab: np.ndarray | None, name: str, kind: str
-) -> tuple[np.ndarray, np.ndarray]:
-    if vocab is None:
-        uniq, idx = np.unique(ids, return_inverse=True)
-        return uniq, idx.astype(np.int64)
-    vocab = np.asarray(vocab)
-    order = np.argsort(vocab, kind="stable")
-    sorted_vocab = vocab[order]
-    if len(sorted_vocab) > 1 and (sorted_vocab[1:] == sorted_vocab[:-1]).any():
-        raise DataError(f"{name}: the {kind} id vocabulary has repeated ids")
-    pos = np.searchsorted(sorted_vocab, ids)
-    pos_c = np.clip(pos, 0, max(len(sorted_vocab) - 1, 0))
-    ok = (pos < len(sorted_vocab)) & (sorted_vocab[pos_c] == ids) if len(sorted_vocab) else np.zeros(len(ids), bool)
-    if not ok.all():
-        bad = int(np.flatnonzero(~ok)[0])
-        raise DataError(f"{name}: {kind} id {ids[bad].item()!r} (record {bad}) is not in the {kind} vocabulary")
-    return vocab, order[pos_c].astype(np.int64)

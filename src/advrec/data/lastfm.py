@@ -30,12 +30,8 @@ import pandas as pd
 
 from advrec.data.interactions import Interactions
 from advrec.data.lgcn import encode, unique_ids
-from advrec.data.parsing import (
-    check_duplicate_pairs,
-    check_range,
-    check_unique,
-    read_table,
-)
+from advrec.data.parsing import read_table
+from advrec.data.record_checks import check_duplicate_pairs, check_range, check_unique
 from advrec.data.sources import Dataset, source_record
 from advrec.errors import DataError
 

@@ -37,7 +37,8 @@ from advrec.data.movielens_side import (
     read_u_user,
     read_users_dat,
 )
-from advrec.data.parsing import check_duplicate_pairs, check_range, read_table
+from advrec.data.parsing import read_table
+from advrec.data.record_checks import check_duplicate_pairs, check_range
 from advrec.data.sources import Dataset, source_record
 from advrec.data.splits.split import Split
 from advrec.errors import DataError

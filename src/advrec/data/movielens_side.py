@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrec.data.parsing import check_range, check_unique, read_source, read_table
+from advrec.data.parsing import read_source, read_table
+from advrec.data.record_checks import check_range, check_unique
 from advrec.errors import DataError
 
 #: ``u.genre`` order of the 19 genre flags in ``u.item``.

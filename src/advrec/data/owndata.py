@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrec.data.interactions import DUPLICATE_POLICIES, Interactions
+from advrec.data.cleaning import DUPLICATE_POLICIES
+from advrec.data.interactions import Interactions
 from advrec.data.lgcn import encode, read_lightgcn, split_from_parts, unique_ids
-from advrec.data.parsing import check_duplicate_pairs, read_source, read_table
+from advrec.data.parsing import read_source, read_table
+from advrec.data.record_checks import check_duplicate_pairs
 from advrec.data.sniff import Layout, parse_columns, parse_sep, sniff_layout
 from advrec.data.sources import Dataset, source_record
 from advrec.data.tabular import GUESSES, _ids

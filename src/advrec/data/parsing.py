@@ -88,25 +88,9 @@ def read_table(
     raw, label = read_source(source, label)
     if not raw.strip():
         raise DataError(f"{label}: file is empty")
-    psep = sep
-    if sep is not None and len(sep) > 1:
-        if _UNIT_SEP.encode() in raw:
-            raise DataError(f"{label}: unexpected control character 0x1f in the file")
-        raw = raw.replace(sep.encode(), _UNIT_SEP.encode())
-        psep = _UNIT_SEP
-    names = [c for c, _ in columns]
+    raw, psep = _one_byte_separator(raw, sep, label)
     kinds = [k for _, k in columns]
-    skip = 0
-    if header is not None and header is not False:
-        first = _decode_line(raw.split(b"\n", 1)[0], encoding, label, 1)
-        got = _split(first, psep, quoting)
-        if header is True:
-            if len(got) != len(names):
-                raise DataError(f"{label} line 1: expected {len(names)} header fields, got {len(got)}")
-            names = got
-        elif [g.strip() for g in got] != list(header):
-            raise DataError(f"{label} line 1: expected header {list(header)}, got {got}")
-        skip = 1
+    names, skip = _header_names(raw, [c for c, _ in columns], header, psep, encoding, quoting, label)
     n_records = count_lines(raw) - skip
     if n_records <= 0:
         raise DataError(f"{label}: no records after the header")
@@ -130,19 +114,55 @@ def read_table(
         raise _located(raw, kinds, psep, sep, encoding, quoting, label, skip) or DataError(
             f"{label}: cannot parse: {exc}"
         ) from None
-    bad = len(df) != n_records
-    for n, k in zip(names, kinds):
-        col = df[n]
-        if k == "float":
-            bad = bad or not bool(np.isfinite(col.to_numpy()).all())
-        elif k == "str":
-            bad = bad or bool(col.isna().any())
-    if bad:
+    if len(df) != n_records or _has_bad_values(df, names, kinds):
         raise _located(raw, kinds, psep, sep, encoding, quoting, label, skip) or DataError(
             f"{label}: {len(df)} records parsed but the file has {n_records} lines"
         )
     return df, skip + 1
 
+
+def _one_byte_separator(raw: bytes, sep: str | None, label: str) -> tuple[bytes, str | None]:
+    """``raw`` and the separator to parse it with: a multi-character one (``"::"``) becomes
+    the unit separator 0x1f, which pandas' C reader takes (the file must not hold it)."""
+    if sep is None or len(sep) == 1:
+        return raw, sep
+    if _UNIT_SEP.encode() in raw:
+        raise DataError(f"{label}: unexpected control character 0x1f in the file")
+    return raw.replace(sep.encode(), _UNIT_SEP.encode()), _UNIT_SEP
+
+
+def _header_names(
+    raw: bytes,
+    names: list[str],
+    header: Sequence[str] | bool | None,
+    sep: str | None,
+    encoding: str,
+    quoting: bool,
+    label: str,
+) -> tuple[list[str], int]:
+    """The column names and the number of header lines to skip (0 or 1), checking the header."""
+    if header is None or header is False:
+        return names, 0
+    first = _decode_line(raw.split(b"\n", 1)[0], encoding, label, 1)
+    got = _split(first, sep, quoting)
+    if header is True:
+        if len(got) != len(names):
+            raise DataError(f"{label} line 1: expected {len(names)} header fields, got {len(got)}")
+        return got, 1
+    if [g.strip() for g in got] != list(header):
+        raise DataError(f"{label} line 1: expected header {list(header)}, got {got}")
+    return names, 1
+
+
+def _has_bad_values(df: pd.DataFrame, names: Sequence[str], kinds: Sequence[str]) -> bool:
+    """Whether a ``float`` column holds a non-finite value or a ``str`` column an empty one."""
+    for n, k in zip(names, kinds):
+        col = df[n]
+        if k == "float" and not bool(np.isfinite(col.to_numpy()).all()):
+            return True
+        if k == "str" and bool(col.isna().any()):
+            return True
+    return False
 
 def _split(line: str, sep: str | None, quoting: bool) -> list[str]:
     if sep is None:
@@ -220,98 +240,3 @@ def _field_problem(field: str, kind: str) -> str | None:
     elif kind == "str" and not field:
         return "empty value"
     return None
-
-
-def check_range(
-    values: np.ndarray | pd.Series,
-    *,
-    label: str,
-    field: str,
-    first_line: int,
-    lo: float | None = None,
-    hi: float | None = None,
-    allowed: Sequence[float] | None = None,
-) -> None:
-    """Raise a :class:`DataError` naming the first line whose value is out of range.
-
-    Parameters
-    ----------
-    values
-        Parsed values in file order (row ``r`` is line ``first_line + r``).
-    lo, hi
-        Inclusive bounds (either may be None).
-    allowed
-        If given, the only admissible values (e.g. MovieLens half-star ratings).
-    """
-    v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v)
-    if lo is not None:
-        ok &= v >= lo
-    if hi is not None:
-        ok &= v <= hi
-    if allowed is not None:
-        ok &= np.isin(v, np.asarray(allowed, np.float64))
-    if ok.all():
-        return
-    r = int(np.flatnonzero(~ok)[0])
-    want = f"one of {list(allowed)}" if allowed is not None else f"in [{lo}, {hi}]"
-    raise DataError(
-        f"{label} line {first_line + r}: {field} {_fmt(v[r])} is out of range (expected {want}; "
-        f"{int((~ok).sum())} bad values in all)"
-    )
-
-
-def check_unique(values: np.ndarray | pd.Series, *, label: str, field: str, first_line: int) -> None:
-    """Raise a :class:`DataError` when an id is defined twice in a side file."""
-    v = np.asarray(values)
-    order = np.argsort(v, kind="stable")
-    sv = v[order]
-    dup = np.flatnonzero(sv[1:] == sv[:-1])
-    if len(dup) == 0:
-        return
-    second = order[dup + 1]
-    r = int(second.min())
-    first = int(order[np.flatnonzero(sv == v[r])[0]])
-    raise DataError(
-        f"{label} line {first_line + r}: {field} {_item(v[r])!r} is defined twice "
-        f"(first on line {first_line + first})"
-    )
-
-
-def check_duplicate_pairs(
-    users: np.ndarray, items: np.ndarray, *, label: str, lines: np.ndarray | int
-) -> None:
-    """Raise a :class:`DataError` naming the line of the first repeated (user, item) pair.
-
-    Parameters
-    ----------
-    lines
-        1-based line number per record, or the line number of record 0 when
-        records are one per line.
-    """
-    u = np.asarray(users)
-    i = np.asarray(items)
-    if len(u) < 2:
-        return
-    pairs = pd.DataFrame({"u": u, "i": i})
-    dup = pairs.duplicated(keep="first").to_numpy()
-    if not dup.any():
-        return
-    r = int(np.flatnonzero(dup)[0])
-    f = int(np.flatnonzero((u == u[r]) & (i == i[r]))[0])
-    ln = np.asarray(lines) if not np.isscalar(lines) else None
-    at_r = int(ln[r]) if ln is not None else int(lines) + r  # type: ignore[arg-type]
-    at_f = int(ln[f]) if ln is not None else int(lines) + f  # type: ignore[arg-type]
-    raise DataError(
-        f"{label} line {at_r}: duplicate (user, item) pair ({_item(u[r])}, {_item(i[r])}), first on line {at_f} "
-        f"({int(dup.sum())} repeated records in all); pass duplicates='first', 'last', 'sum' or 'max' "
-        "(on the command line --duplicates first|last|sum|max) to resolve them"
-    )
-
-
-def _item(x: object) -> object:
-    return x.item() if isinstance(x, np.generic) else x
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))

@@ -29,7 +29,8 @@ from advrec.data.movielens import (
     read_ratings,
 )
 from advrec.data.movielens_side import ML100K_GENRES, read_u_user
-from advrec.data.parsing import check_unique, read_table
+from advrec.data.parsing import read_table
+from advrec.data.record_checks import check_unique
 from advrec.data.sources import Dataset
 from advrec.errors import DataError
 from advrec.utils.io import sha256_file

@@ -15,12 +15,8 @@ import numpy as np
 import pandas as pd
 
 from advrec.data.interactions import Interactions
-from advrec.data.parsing import (
-    check_duplicate_pairs,
-    check_range,
-    read_source,
-    read_table,
-)
+from advrec.data.parsing import read_source, read_table
+from advrec.data.record_checks import check_duplicate_pairs, check_range
 from advrec.data.sources import Dataset, source_record
 from advrec.errors import DataError
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -14,17 +14,10 @@ from advrec.data.interactions import Interactions
 from advrec.data.splits.split import Split
 from advrec.errors import AdvrecError, ConfigError, DataError, LeakageError
 from advrec.eval.beyond import BeyondAccumulator, normalise_features
-from advrec.eval.metrics import (
-    CUTOFF_METRICS,
-    DEFAULT_METRICS,
-    auc,
-    cutoff_metrics,
-    dense_rows,
-    finite_scores,
-    relevant_matrix,
-    top_items,
-)
-from advrec.eval.result import EvalResult
+from advrec.eval.inputs import check_candidates, check_ks, check_spaces
+from advrec.eval.metrics import DEFAULT_METRICS, finite_scores, relevant_matrix
+from advrec.eval.ranking import chunk_metrics, restrict_to_candidates
+from advrec.eval.result import EvalResult, nanmean
 from advrec.models.base import Recommender
 
 MEMORY_FACTOR = 8
@@ -78,8 +71,8 @@ class Evaluator:
         show_progress: bool = False,
         candidates: np.ndarray | None = None,
     ) -> None:
-        self.ks = _check_ks(ks)
-        self.candidates = None if candidates is None else _check_candidates(candidates)
+        self.ks = check_ks(ks)
+        self.candidates = None if candidates is None else check_candidates(candidates)
         self.metrics = tuple(metrics)
         unknown = [m for m in self.metrics if m not in DEFAULT_METRICS]
         if unknown or not self.metrics:
@@ -137,109 +130,85 @@ class Evaluator:
             One :class:`EvalResult` per key.
         """
         start = time.perf_counter()
-        n_users, n_items = _check_spaces(model, train, test)
+        n_users, n_items = check_spaces(model, train, test)
         if max(self.ks) > n_items:
             raise ConfigError(f"ks: cutoff {max(self.ks)} exceeds the number of items ({n_items})")
         excl = train.binary_csr
         rel = relevant_matrix(test.binary_csr, excl, test.name, train.name)
-        catalogue = self.candidates
-        rel, blocked = _restrict(rel, catalogue, n_items)
-        n_rel_all = np.diff(rel.indptr)
-        users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
+        rel, blocked = restrict_to_candidates(rel, self.candidates, n_items)
+        users = np.flatnonzero(np.diff(rel.indptr) > 0).astype(np.int64)
         if not len(users):
-            among = "" if catalogue is None else f" among the {len(catalogue)} candidate items"
+            among = "" if self.candidates is None else f" among the {len(self.candidates)} candidate items"
             raise DataError(f"{test.name}: no user has a test item outside {train.name!r}{among}; "
                             "nothing to evaluate")
-        feats = None
-        if self.beyond and self.item_features is not None:
-            feats = normalise_features(self.item_features, n_items)
-        item_users = np.bincount(excl.indices, minlength=n_items)
+        new_accumulator = self._accumulator_factory(excl, n_items)
         accs: dict[Hashable, BeyondAccumulator | None] = {}
         step = self.chunk_users(n_items)
         parts: dict[Hashable, dict[str, list[np.ndarray]]] = {}
-        starts = range(0, len(users), step)
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=f"evaluate {model.name}", unit="chunk")
-        for s in starts:
-            chunk = users[s : s + step]
+        for chunk in self._chunks(users, step, model.name):
             for var, scores in variants(chunk):
                 if var not in accs:
-                    accs[var] = BeyondAccumulator(self.ks, item_users, int(np.count_nonzero(np.diff(excl.indptr))),
-                                                  feats, catalogue=catalogue) if self.beyond else None
+                    accs[var] = new_accumulator()
                 if tuple(scores.shape) != (len(chunk), n_items):
                     raise AdvrecError(f"{model.name}: variant {var!r} scored shape {tuple(scores.shape)}, "
                                       f"expected {(len(chunk), n_items)}")
                 scores = finite_scores(model, chunk, scores)
-                for key, vec in self._chunk(scores, chunk, excl, rel, accs[var], blocked).items():
+                got = chunk_metrics(scores, chunk, excl, rel, self.ks, self.metrics, accs[var], blocked)
+                for key, vec in got.items():
                     parts.setdefault(var, {}).setdefault(key, []).append(vec)
                 del scores
-        out = {}
-        for var, got in parts.items():
-            per_user = {k: np.concatenate(v) for k, v in got.items()}
-            if any(len(v) != len(users) for v in per_user.values()):
-                raise AdvrecError(f"{model.name}: variant {var!r} was not yielded for every chunk of users")
-            summary = {k: _nanmean(v) for k, v in per_user.items()}
-            acc = accs[var]
-            if acc is not None:
-                summary.update(acc.finish())
-            meta = {
-                "model": model.name,
-                "test": test.name,
-                "exclude": train.name,
-                "chunk_size": step,
-                "seconds": round(time.perf_counter() - start, 3),
-            }
-            if catalogue is not None:
-                meta["n_candidates"] = len(catalogue)
-            if var is not None:
-                meta["variant"] = var
-            out[var] = EvalResult(users, per_user, summary, self.ks, n_users, n_items, meta)
-        return out
+        meta = {"model": model.name, "test": test.name, "exclude": train.name, "chunk_size": step}
+        return {var: self._result(var, got, accs[var], users, (n_users, n_items), meta, start)
+                for var, got in parts.items()}
 
-    def _chunk(
+    def _accumulator_factory(self, excl: sp.csr_matrix, n_items: int) -> Callable[[], BeyondAccumulator | None]:
+        """A maker of one beyond-accuracy accumulator per variant (None without beyond metrics)."""
+        feats = None
+        if self.beyond and self.item_features is not None:
+            feats = normalise_features(self.item_features, n_items)
+        item_users = np.bincount(excl.indices, minlength=n_items)
+        n_train_users = int(np.count_nonzero(np.diff(excl.indptr)))
+
+        def make() -> BeyondAccumulator | None:
+            if not self.beyond:
+                return None
+            return BeyondAccumulator(self.ks, item_users, n_train_users, feats, catalogue=self.candidates)
+
+        return make
+
+    def _chunks(self, users: np.ndarray, step: int, model_name: str) -> Iterator[np.ndarray]:
+        """``users`` in chunks of ``step``, under a progress bar if asked."""
+        starts: Iterable[int] = range(0, len(users), step)
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"evaluate {model_name}", unit="chunk")
+        for s in starts:
+            yield users[s : s + step]
+
+    def _result(
         self,
-        scores: torch.Tensor,
-        chunk: np.ndarray,
-        excl: sp.csr_matrix,
-        rel: sp.csr_matrix,
+        var: Hashable,
+        got: dict[str, list[np.ndarray]],
         acc: BeyondAccumulator | None,
-        blocked: torch.Tensor | None = None,
-    ) -> dict[str, np.ndarray]:
-        dev = scores.device
-        excl_rows = excl[chunk]
-        mask = dense_rows(excl_rows, dev)
-        if blocked is None:
-            n_excl = torch.from_numpy(np.diff(excl_rows.indptr).astype(np.int64)).to(dev)
-        else:  # non-candidates are excluded like training items
-            mask |= blocked.to(dev)[None, :]
-            n_excl = mask.sum(dim=1)
-        scores = scores.masked_fill(mask, float("-inf"))
-        del mask
-        kmax = max(self.ks)
-        top, top_val = top_items(scores, kmax)
-        rows = rel[chunk]
-        rr = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(rows.indptr))).to(dev)
-        rc = torch.from_numpy(rows.indices.astype(np.int64)).to(dev)
-        n_items = scores.shape[1]
-        rel_keys = rr * n_items + rc
-        top_keys = torch.arange(len(chunk), device=dev)[:, None] * n_items + top
-        hits = torch.isin(top_keys, rel_keys).to(torch.float64)
-        n_rel = torch.from_numpy(np.diff(rows.indptr).astype(np.float64)).to(dev)
-        out: dict[str, torch.Tensor] = {}
-        names = tuple(m for m in CUTOFF_METRICS if m in self.metrics)
-        for k in self.ks:
-            for name, vec in cutoff_metrics(hits, n_rel, k, names).items():
-                out[f"{name}@{k}"] = vec
-        order = [f"{m}@{k}" for m in self.metrics if m != "auc" for k in self.ks]
-        out = {key: out[key] for key in order}
-        if "auc" in self.metrics:
-            out["auc"] = auc(scores, rr, rc, n_excl)
-        del scores
+        users: np.ndarray,
+        space: tuple[int, int],
+        meta: dict[str, Any],
+        start: float,
+    ) -> EvalResult:
+        """The :class:`EvalResult` of one variant from its per-chunk vectors."""
+        per_user = {k: np.concatenate(v) for k, v in got.items()}
+        if any(len(v) != len(users) for v in per_user.values()):
+            raise AdvrecError(f"{meta['model']}: variant {var!r} was not yielded for every chunk of users")
+        summary = {k: nanmean(v) for k, v in per_user.items()}
         if acc is not None:
-            out.update(acc.update(top, top_val > float("-inf")))
-        return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in out.items()}
+            summary.update(acc.finish())
+        meta = {**meta, "seconds": round(time.perf_counter() - start, 3)}
+        if self.candidates is not None:
+            meta["n_candidates"] = len(self.candidates)
+        if var is not None:
+            meta["variant"] = var
+        return EvalResult(users, per_user, summary, self.ks, space[0], space[1], meta)
 
 
 def evaluate(
@@ -286,60 +255,3 @@ def evaluate_split(
         raise ConfigError(f"part must be 'valid' or 'test', got {part!r}")
     ks = kwargs.pop("ks", (20,))
     return Evaluator(ks, **kwargs).evaluate(model, default if exclude is None else exclude, target)
-
-
-# ----------------------------------------------------------------- helpers
-def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
-    try:
-        out = tuple(sorted({int(k) for k in ks}))
-    except (TypeError, ValueError):
-        raise ConfigError(f"ks must be positive integers, got {ks!r}") from None
-    if not out or out[0] < 1:
-        raise ConfigError(f"ks must be a non-empty set of positive integers, got {ks!r}")
-    return out
-
-
-def _check_candidates(candidates: np.ndarray) -> np.ndarray:
-    """Sorted unique int64 item indices; ConfigError unless a non-empty 1-D index array."""
-    c = np.asarray(candidates)
-    if c.ndim != 1 or not len(c) or not np.issubdtype(c.dtype, np.integer):
-        raise ConfigError(f"candidates must be a non-empty 1-D array of item indices, got shape {c.shape} "
-                          f"and dtype {c.dtype}")
-    if c.min() < 0:
-        raise ConfigError(f"candidates: negative item index {int(c.min())}")
-    return np.unique(c).astype(np.int64)
-
-
-def _restrict(
-    rel: sp.csr_matrix, candidates: np.ndarray | None, n_items: int
-) -> tuple[sp.csr_matrix, torch.Tensor | None]:
-    """Test pairs among the candidates only, and the ``(n_items,)`` mask of blocked items (or None)."""
-    if candidates is None:
-        return rel, None
-    if candidates[-1] >= n_items:
-        raise DataError(f"candidates: item index {int(candidates[-1])} is outside the {n_items} items")
-    allowed = np.zeros(n_items, dtype=bool)
-    allowed[candidates] = True
-    keep = allowed[rel.indices]
-    rows = np.repeat(np.arange(rel.shape[0]), np.diff(rel.indptr))
-    out = sp.csr_matrix((rel.data[keep], (rows[keep], rel.indices[keep])), shape=rel.shape)
-    out.sort_indices()
-    return out, torch.from_numpy(~allowed)
-
-
-def _check_spaces(model: Recommender, train: Interactions, test: Interactions) -> tuple[int, int]:
-    if not model.is_fitted:
-        raise AdvrecError(f"{model.name}: the model is not fitted; call fit() or load() first")
-    space = (model.n_users, model.n_items)
-    for label, part in (("train/exclude", train), ("test", test)):
-        if (part.n_users, part.n_items) != space:
-            raise DataError(
-                f"{label} {part.name!r} has id space {(part.n_users, part.n_items)} but the model "
-                f"{model.name!r} was fit on {space}"
-            )
-    return space
-
-
-def _nanmean(v: np.ndarray) -> float:
-    ok = np.isfinite(v)
-    return float(v[ok].mean()) if ok.any() else float("nan")

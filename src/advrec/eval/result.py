@@ -63,3 +63,9 @@ class EvalResult:
         cols: dict[str, np.ndarray] = {"user": self.users}
         cols.update(self.per_user)
         return pd.DataFrame(cols)
+
+
+def nanmean(v: np.ndarray) -> float:
+    """Mean of the finite values of ``v`` (NaN when there are none): a summary of a per-user vector."""
+    ok = np.isfinite(v)
+    return float(v[ok].mean()) if ok.any() else float("nan")

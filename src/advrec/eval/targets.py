@@ -10,9 +10,10 @@ import torch
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, DataError
-from advrec.eval.evaluator import Evaluator, _check_ks, _check_spaces, _nanmean
+from advrec.eval.evaluator import Evaluator
+from advrec.eval.inputs import check_ks, check_spaces
 from advrec.eval.metrics import dense_rows, finite_scores, top_items
-from advrec.eval.result import EvalResult
+from advrec.eval.result import EvalResult, nanmean
 from advrec.models.base import Recommender
 
 
@@ -69,8 +70,8 @@ def target_item_metrics(
         ``per_user`` holds ``"hr@K"`` and ``"ndcg@K"``; ``meta["n_targets"]`` the number of targets.
     """
     start = time.perf_counter()
-    n_users, n_items = _check_spaces(model, exclude, exclude)
-    cuts = _check_ks(ks)
+    n_users, n_items = check_spaces(model, exclude, exclude)
+    cuts = check_ks(ks)
     if cuts[-1] > n_items:
         raise ConfigError(f"ks: cutoff {cuts[-1]} exceeds the number of items ({n_items})")
     tgt = _index_array(targets, n_items, "targets", "item")
@@ -103,5 +104,5 @@ def target_item_metrics(
     per_user = {key: np.concatenate(v).astype(np.float64) for key, v in parts.items()}
     meta = {"model": model.name, "exclude": exclude.name, "kind": "target-items", "n_targets": len(tgt),
             "chunk_size": step, "seconds": round(time.perf_counter() - start, 3)}
-    summary = {key: _nanmean(v) for key, v in per_user.items()}
+    summary = {key: nanmean(v) for key, v in per_user.items()}
     return EvalResult(evaluated, per_user, summary, cuts, n_users, n_items, meta)

@@ -13,6 +13,7 @@ from advrec.data.splits.split import Split
 from advrec.errors import ConfigError
 from advrec.eval.metrics import DEFAULT_METRICS
 from advrec.experiments.fitting import fit_resumable
+from advrec.models.base import Recommender
 from advrec.models.registry import available, create, get_model_class
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
@@ -85,21 +86,13 @@ def tune(
         with the best trial's values and ``trials`` lists every trial's
         parameters and validation value.
     """
-    from advrec.experiments.evaluations import rank_test, validation_scorer
+    from advrec.experiments.evaluations import validation_scorer
 
     name = model.lower()
-    space = search_space(name)
-    if space is None:
-        raise ConfigError(f"model {model!r} has no search space; tunable: {', '.join(tunable())}")
-    if n_trials < 1:
-        raise ConfigError(f"--tune needs at least 1 trial, got {n_trials}")
+    space = _checked_space(model, n_trials)
     tuning = split.tuning()
     fixed = {**tuning_settings(name), **(base_params or {})}
     fixed.pop("seed", None)
-
-    base_metric = metric.partition("@")[0]
-    # compute only the metric maximised (no AUC sort or beyond-accuracy pass) when it is an accuracy one
-    narrow: dict[str, Any] = {"metrics": (base_metric,), "beyond": False} if base_metric in DEFAULT_METRICS else {}
 
     def objective(trial: optuna.Trial) -> float:
         params = {**space(trial), **fixed, "seed": seed}  # fixed values win
@@ -109,36 +102,70 @@ def tune(
         rec = create(name, **params)
         rec = fit_resumable(rec, tuning.train, tuning.test, checkpoints=ckpt, every=checkpoint_every,
                             validator=validation_scorer(tuning, getattr(rec.config, "valid_metric", metric)))
-        selected = rec.selected_params()  # e.g. the early-stopping epoch
-        if selected:
-            trial.set_user_attr("selected", selected)
-        scores = rec.selection_scores()  # e.g. the validation score of every blend weight tried
-        if scores:
-            trial.set_user_attr("selection_scores", scores)
-        history = getattr(rec, "history", None)
-        if history:  # what the trial cost (a resumed trial's history includes the rounds run before)
-            trial.set_user_attr("epochs_run", len(history))
-            trial.set_user_attr("train_seconds", float(sum(h.get("seconds", 0.0) for h in history)))
-        # scored as the final test run will be (fold-in for cold users, cold-item settings ...)
-        res = rank_test(rec, tuning, tuning.train, (_cutoff(metric),), **narrow).result
-        if metric not in res.summary:
-            raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
-        return float(res.summary[metric])
+        _record_choices(trial, rec)
+        return _validation_score(rec, tuning, metric)
 
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials, show_progress_bar=show_progress,
                    callbacks=[_print_trial(metric)] if show_progress else None)
-    trials = [  # only the values a trial really used: fixed ones override the sampled ones
+    trials = _completed_trials(study, fixed)
+    # re-run the space on the best values so derived parameters (e.g. lists) are rebuilt
+    best = {**space(optuna.trial.FixedTrial(study.best_params)), **fixed}
+    best.update(study.best_trial.user_attrs.get("selected", {}))
+    return best, trials
+
+
+
+def _checked_space(model: str, n_trials: int) -> Space:
+    """The search space of ``model``; ConfigError without one or without a trial to run."""
+    space = search_space(model.lower())
+    if space is None:
+        raise ConfigError(f"model {model!r} has no search space; tunable: {', '.join(tunable())}")
+    if n_trials < 1:
+        raise ConfigError(f"--tune needs at least 1 trial, got {n_trials}")
+    return space
+
+
+def _validation_score(rec: Recommender, tuning: Split, metric: str) -> float:
+    """``metric`` of a trial's fitted model on the tuning split's test part (the validation records),
+    scored as the final test run will be (fold-in for cold users, cold-item settings ...)."""
+    from advrec.experiments.evaluations import rank_test
+
+    base_metric = metric.partition("@")[0]
+    # compute only the metric maximised (no AUC sort or beyond-accuracy pass) when it is an accuracy one
+    narrow: dict[str, Any] = {"metrics": (base_metric,), "beyond": False} if base_metric in DEFAULT_METRICS else {}
+    res = rank_test(rec, tuning, tuning.train, (_cutoff(metric),), **narrow).result
+    if metric not in res.summary:
+        raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
+    return float(res.summary[metric])
+
+
+def _record_choices(trial: optuna.Trial, rec: Recommender) -> None:
+    """Store with the trial what the fit chose on validation data and what the trial cost."""
+    selected = rec.selected_params()  # e.g. the early-stopping epoch
+    if selected:
+        trial.set_user_attr("selected", selected)
+    scores = rec.selection_scores()  # e.g. the validation score of every blend weight tried
+    if scores:
+        trial.set_user_attr("selection_scores", scores)
+    history = getattr(rec, "history", None)
+    if history:  # what the trial cost (a resumed trial's history includes the rounds run before)
+        trial.set_user_attr("epochs_run", len(history))
+        trial.set_user_attr("train_seconds", float(sum(h.get("seconds", 0.0) for h in history)))
+
+
+def _completed_trials(study: optuna.Study, fixed: dict[str, Any]) -> list[dict[str, Any]]:
+    """Number, values, validation value and recorded choices of every completed trial.
+
+    Only the values a trial really used are listed: fixed ones override the sampled ones.
+    """
+    return [
         {"number": t.number, "params": {k: v for k, v in t.params.items() if k not in fixed},
          "value": t.value, **t.user_attrs}
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
-    # re-run the space on the best values so derived parameters (e.g. lists) are rebuilt
-    best = {**space(optuna.trial.FixedTrial(study.best_params)), **fixed}
-    best.update(study.best_trial.user_attrs.get("selected", {}))
-    return best, trials
 
 
 def _print_trial(metric: str) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:

@@ -23,7 +23,8 @@ See ``docs/splits.md`` for the protocols and rounding rules.
 from __future__ import annotations
 
 from advrec.data.splits.arrays import round_half_up
-from advrec.data.splits.cold import cold_items, cold_users
+from advrec.data.splits.cold_item import cold_items
+from advrec.data.splits.cold_user import cold_users
 from advrec.data.splits.holdout import leave_one_out, random_holdout, temporal
 from advrec.data.splits.spec import SPEC_GRAMMAR, make_split, parse_spec
 from advrec.data.splits.split import Split

@@ -140,8 +140,7 @@ def temporal(
         raise DataError(f"{inter.name}: a temporal split needs at least 2 records, got {len(ts)}")
     if cutoff is None:
         frac = check_fraction(train_frac, "train_frac")
-        k = int(np.clip(round_half_up(frac * len(ts)), 1, len(ts) - 1))
-        cut = int(np.partition(ts, k)[k])
+        cut = time_cut(ts, frac)
     else:
         frac, cut = None, int(cutoff)
     train = ts < cut
@@ -152,6 +151,32 @@ def temporal(
             f"{inter.name}: the temporal cut at {cut} leaves {empty} empty "
             f"(timestamps span {int(ts.min())}..{int(ts.max())})"
         )
+    test, new_u, new_i, dropped = _unknown_after_cut(inter, train, unknown, cut)
+    meta = {
+        "kind": "temporal",
+        "train_frac": frac,
+        "cutoff": cut,
+        "unknown": unknown,
+        "unknown_user_records": int(new_u.sum()),
+        "unknown_item_records": int(new_i.sum()),
+        "dropped_records": dropped,
+    }
+    name = f"temporal:{frac:g}" if cutoff is None else f"temporal@{cut}"
+    return _from_mask(inter, train, test, name, meta)
+
+
+def time_cut(ts: np.ndarray, frac: float) -> int:
+    """The timestamp at position ``round_half_up(frac * n)`` of ``ts`` in time order (clipped to
+    ``1 .. n - 1``): records before it are about ``frac`` of all."""
+    k = int(np.clip(round_half_up(frac * len(ts)), 1, len(ts) - 1))
+    return int(np.partition(ts, k)[k])
+
+
+def _unknown_after_cut(
+    inter: Interactions, train: np.ndarray, unknown: str, cut: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(test, new_user, new_item, dropped)``: the test mask after the ``unknown`` policy, the
+    masks of test records whose user / item has no train record, and how many were dropped."""
     test = ~train
     known_u = np.bincount(inter.users[train], minlength=inter.n_users) > 0
     known_i = np.bincount(inter.items[train], minlength=inter.n_items) > 0
@@ -166,14 +191,4 @@ def temporal(
             raise DataError(
                 f"{inter.name}: unknown='drop' leaves the temporal test empty (cut at {cut})"
             )
-    meta = {
-        "kind": "temporal",
-        "train_frac": frac,
-        "cutoff": cut,
-        "unknown": unknown,
-        "unknown_user_records": int(new_u.sum()),
-        "unknown_item_records": int(new_i.sum()),
-        "dropped_records": dropped,
-    }
-    name = f"temporal:{frac:g}" if cutoff is None else f"temporal@{cut}"
-    return _from_mask(inter, train, test, name, meta)
+    return test, new_u, new_i, dropped

@@ -7,7 +7,8 @@ from typing import Any
 
 from advrec.data.interactions import Interactions
 from advrec.data.splits.arrays import duplicate_pairs
-from advrec.data.splits.cold import cold_items, cold_users
+from advrec.data.splits.cold_item import cold_items
+from advrec.data.splits.cold_user import cold_users
 from advrec.data.splits.holdout import leave_one_out, random_holdout, temporal
 from advrec.data.splits.split import Split
 from advrec.data.splits.validation import carve_validation

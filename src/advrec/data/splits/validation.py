@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,9 @@ from advrec.data.splits.arrays import (
     round_half_up,
     user_ranks,
 )
-from advrec.data.splits.cold import _hold_out_users, warm_holdout
+from advrec.data.splits.cold_item import warm_holdout
+from advrec.data.splits.cold_user import hold_out_users
+from advrec.data.splits.holdout import time_cut
 from advrec.data.splits.split import Split
 from advrec.errors import ConfigError, DataError
 
@@ -95,41 +97,10 @@ def carve_validation(
     check_by(by, train)
     rng = rng_for(seed, TAG_VALID)
     kind = split_kind(split) if mirror else "plain"
-    extra: dict[str, Any] = {}
-    revealed: np.ndarray | None = None  # valid_revealed records: out of train, not in valid
-    info: dict[str, Any] = {"ratio": r, "by": by, "seed": int(seed)}
-    if kind == "loo":
-        rank, counts = user_ranks(train, by, rng)
-        c = counts[train.users]
-        to_valid = (c >= 2) & (rank == c - 1)
-        info["mode"] = "leave-one-out"
-    elif kind == "temporal" and by == "time":
-        to_valid, info["cutoff"] = _global_cut(train, r)
-        info["mode"] = "global-time"
-    elif kind == "cold-item":
-        cold = pick_fraction(train.active_items(), r, rng, keep=1, label="train items")
-        is_cold = index_mask(train.n_items, cold)[train.items]
-        warm_test = float(split.meta.get("warm_test", 0.0))
-        to_valid = is_cold | warm_holdout(train, ~is_cold, warm_test, rng)
-        extra["valid_cold_items"] = cold
-        info.update(mode="cold-item", warm_test=warm_test)
-    elif kind == "cold-user":
-        reveal = int(split.meta.get("reveal", 0))
-        reveal_by = str(split.meta.get("by", by))
-        if reveal:
-            check_by(reveal_by, train)
-        cold, revealed, to_valid = _hold_out_users(train, r, reveal, reveal_by, rng)
-        extra["valid_cold_users"] = cold
-        if reveal:
-            extra["valid_revealed"] = train.subset(revealed, name=_rename(train, "valid_revealed"))
-        info.update(mode="cold-user", reveal=reveal, reveal_by=reveal_by)
-    else:
-        rank, counts = user_ranks(train, by, rng)
-        n = counts[train.users]
-        n_valid = np.minimum(round_half_up(r * n), n - 1)
-        to_valid = rank >= n - n_valid
-        info["mode"] = "per-user"
-    out_of_train = to_valid if revealed is None else to_valid | revealed
+    carving = _carve(split, kind, r, by, rng)
+    to_valid = carving.to_valid
+    info: dict[str, Any] = {"ratio": r, "by": by, "seed": int(seed), **carving.info}
+    out_of_train = to_valid if carving.revealed is None else to_valid | carving.revealed
     if not to_valid.any():
         raise DataError(
             f"split {split.name!r}: carving validation ({info['mode']}, ratio={r:g}) from "
@@ -141,9 +112,67 @@ def carve_validation(
         train=train.subset(~out_of_train),
         valid=train.subset(to_valid, name=_rename(train, "valid")),
         meta={**split.meta, "valid": info},
-        **extra,
+        **carving.extra,
     )
 
+
+@dataclass
+class _Carving:
+    """What one protocol carves out of train: the valid records and what goes with them."""
+
+    to_valid: np.ndarray
+    """Mask of the train records that become valid."""
+    info: dict[str, Any]
+    """The protocol's entries of ``meta["valid"]`` (``"mode"`` and its settings)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields of the new :class:`Split` besides train / valid (the valid cold sets)."""
+    revealed: np.ndarray | None = None
+    """Mask of the train records revealed for cold valid users: out of train, not in valid."""
+
+
+def _carve(split: Split, kind: str, r: float, by: str, rng: np.random.Generator) -> _Carving:
+    """The carving of the protocol that mirrors ``kind`` (per user when none does)."""
+    train = split.train
+    if kind == "loo":
+        rank, counts = user_ranks(train, by, rng)
+        c = counts[train.users]
+        return _Carving((c >= 2) & (rank == c - 1), {"mode": "leave-one-out"})
+    if kind == "temporal" and by == "time":
+        to_valid, cutoff = _global_cut(train, r)
+        return _Carving(to_valid, {"cutoff": cutoff, "mode": "global-time"})
+    if kind == "cold-item":
+        return _carve_cold_items(split, r, rng)
+    if kind == "cold-user":
+        return _carve_cold_users(split, r, by, rng)
+    rank, counts = user_ranks(train, by, rng)
+    n = counts[train.users]
+    n_valid = np.minimum(round_half_up(r * n), n - 1)
+    return _Carving(rank >= n - n_valid, {"mode": "per-user"})
+
+
+def _carve_cold_items(split: Split, r: float, rng: np.random.Generator) -> _Carving:
+    """Items held out whole, plus ``meta["warm_test"]`` of each user's warm train records."""
+    train = split.train
+    cold = pick_fraction(train.active_items(), r, rng, keep=1, label="train items")
+    is_cold = index_mask(train.n_items, cold)[train.items]
+    warm_test = float(split.meta.get("warm_test", 0.0))
+    to_valid = is_cold | warm_holdout(train, ~is_cold, warm_test, rng)
+    return _Carving(to_valid, {"mode": "cold-item", "warm_test": warm_test}, {"valid_cold_items": cold})
+
+
+def _carve_cold_users(split: Split, r: float, by: str, rng: np.random.Generator) -> _Carving:
+    """Users held out whole, their first ``meta["reveal"]`` records revealed (ordered like the test)."""
+    train = split.train
+    reveal = int(split.meta.get("reveal", 0))
+    reveal_by = str(split.meta.get("by", by))
+    if reveal:
+        check_by(reveal_by, train)
+    cold, revealed, to_valid = hold_out_users(train, r, reveal, reveal_by, rng)
+    extra: dict[str, Any] = {"valid_cold_users": cold}
+    if reveal:
+        extra["valid_revealed"] = train.subset(revealed, name=_rename(train, "valid_revealed"))
+    info = {"mode": "cold-user", "reveal": reveal, "reveal_by": reveal_by}
+    return _Carving(to_valid, info, extra, revealed)
 
 def _global_cut(train: Interactions, ratio: float) -> tuple[np.ndarray, int]:
     """Mask of the latest ``ratio`` of ``train`` by time (all ties at the cut included)."""
@@ -153,8 +182,7 @@ def _global_cut(train: Interactions, ratio: float) -> tuple[np.ndarray, int]:
         raise DataError(
             f"{train.name}: too few train records ({len(ts)}) for a temporal validation cut"
         )
-    k = int(np.clip(round_half_up((1.0 - ratio) * len(ts)), 1, len(ts) - 1))
-    cut = int(np.partition(ts, k)[k])
+    cut = time_cut(ts, 1.0 - ratio)
     mask = ts >= cut
     if mask.all():
         raise DataError(

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
 from advrec.data.interactions import Interactions
-from advrec.errors import CapabilityError, ConfigError
-from advrec.gan.diagnostics import (
-    mean_pairwise_distance,
-    profile_diagnostics,
-    sample_rows,
-)
-from advrec.gan.trainer import DOut, GOut
+from advrec.errors import ConfigError
+from advrec.gan.diagnostics import mean_pairwise_distance, sample_rows
+from advrec.models.cfgan.blend_choice import CFGANBlendChoice
 from advrec.models.cfgan.config import CFGANConfig
+from advrec.models.cfgan.game import CFGANGame
 from advrec.models.cfgan.networks import Discriminator, Generator, RowStore, densify
-from advrec.models.cfgan.prior import Prior, blend, standardise
-from advrec.models.cfgan.sampled import (
-    SampledBatch,
-    SparseDiscriminator,
-    SparseGenerator,
-    discriminator_logits,
-    generator_outputs,
-    sample_batch,
-)
-from advrec.models.ease import ease_weights
-from advrec.models.foldin import binary_rows, map_row_chunks
+from advrec.models.cfgan.prior import Prior
+from advrec.models.cfgan.scoring import CFGANScoring
+from advrec.models.cfgan.sparse_networks import SparseDiscriminator, SparseGenerator
 from advrec.models.gan_base import GANRecommender
-from advrec.train.loop import Validator
 
 if TYPE_CHECKING:
     import optuna
@@ -40,7 +26,7 @@ if TYPE_CHECKING:
 MAX_ITEM_CACHE_GB = 8.0
 
 
-class CFGAN(GANRecommender):
+class CFGAN(CFGANGame, CFGANScoring, CFGANBlendChoice, GANRecommender):
     """CFGAN (Chae, Kang, Kim, Lee, "CFGAN: A Generic Collaborative Filtering
     Framework based on Generative Adversarial Networks", CIKM 2018).
 
@@ -199,242 +185,6 @@ class CFGAN(GANRecommender):
             scores = self._prior.scores if self.config.mode == "user" else self._prior.scores.T
             out = out + self.config.prior_weight * scores[index.cpu()].to(self.device)
         return out
-
-    # ------------------------------------------------------------- the game
-    def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        if self.config.negatives is None:
-            self.store.new_epoch(generator)
-
-    def _batches(self, size: int, generator: torch.Generator) -> list[torch.Tensor]:
-        order = self._train_rows[torch.randperm(len(self._train_rows), generator=generator)]
-        return list(order.split(size))
-
-    def d_batches(self, generator: torch.Generator) -> list[torch.Tensor]:
-        return self._batches(self.config.batch_size_d, generator)
-
-    def g_batches(self, generator: torch.Generator) -> list[torch.Tensor]:
-        return self._batches(self.config.batch_size, generator)
-
-    def _fake_mask(self, real: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """``m_u = r_u + 1[N^PM]`` (just ``r_u`` without partial masking)."""
-        pm = self.store.mask("pm", index)
-        return real if pm is None else real + pm.to(real.dtype)
-
-    def _sampled(self, batch: torch.Tensor, generator: torch.Generator) -> SampledBatch:
-        c = self.config
-        assert c.negatives is not None
-        return sample_batch(self.store.rows, batch, c.negatives, self.store.ratios["zr"], self.store.ratios["pm"],
-                            generator, self.device)
-
-    def d_loss(self, batch: torch.Tensor, generator: torch.Generator) -> DOut:
-        assert self.d_net is not None
-        d_net = self.d_net
-        if self.config.negatives is not None:
-            sb = self._sampled(batch, generator)
-            out_pos, out_pool = generator_outputs(self.g_net, sb)  # type: ignore[arg-type]
-            real_logits = discriminator_logits(d_net, sb, torch.ones_like(out_pos), None)  # type: ignore[arg-type]
-            fake_logits = discriminator_logits(d_net, sb, out_pos, out_pool * sb.pm)  # type: ignore[arg-type]
-            return DOut(self.gan_objective().d_loss(real_logits, fake_logits), real_logits, fake_logits)
-        real = self.store.vectors(batch)
-        fake = self.generate(real, batch) * self._fake_mask(real, batch)
-        real_logits = d_net(real, real)
-        fake_logits = d_net(fake, real)
-        gan = self.gan_objective()
-        loss = gan.d_loss(real_logits, fake_logits)
-        if gan.uses_penalty:
-            loss = loss + gan.penalty(lambda x: d_net(x, real), real, fake, generator)
-        return DOut(loss, real_logits, fake_logits)
-
-    def g_loss(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
-        c = self.config
-        if c.negatives is not None:
-            return self._g_loss_sampled(batch, generator)
-        real = self.store.vectors(batch)
-        out = self.generate(real, batch)
-        mask = self._fake_mask(real, batch)
-        parts: dict[str, torch.Tensor] = {}
-        if self.d_net is not None:
-            main = self.gan_objective().g_loss(self.d_net(out * mask, real))
-            parts["g_adv"] = main
-        else:
-            main = ((out - real).square() * mask).sum(1).mean()
-            parts["g_recon"] = main
-        loss = main
-        zr = self.store.mask("zr", batch)
-        if zr is not None:
-            zr_term = c.alpha * (out.square() * zr).sum(1).mean()
-            parts["g_zr"] = zr_term
-            loss = loss + zr_term
-        return GOut(loss, len(batch), parts)
-
-    def _g_loss_sampled(self, batch: torch.Tensor, generator: torch.Generator) -> GOut:
-        """The generator loss of the sampled game (see :mod:`advrec.models.cfgan.sampled`)."""
-        c = self.config
-        sb = self._sampled(batch, generator)
-        out_pos, out_pool = generator_outputs(self.g_net, sb)  # type: ignore[arg-type]
-        parts: dict[str, torch.Tensor] = {}
-        if self.d_net is not None:
-            fake = discriminator_logits(self.d_net, sb, out_pos, out_pool * sb.pm)  # type: ignore[arg-type]
-            main = parts["g_adv"] = self.gan_objective().g_loss(fake)
-        else:  # masked reconstruction over observed entries and the (reweighted) PM negatives
-            per_row = torch.zeros(sb.size, device=out_pos.device).index_add(0, sb.pos_row, (out_pos - 1.0).square())
-            main = parts["g_recon"] = (per_row + sb.scale * (out_pool.square() * sb.pm).sum(1)).mean()
-        loss = main
-        if self.store.ratios["zr"] is not None:
-            zr_term = parts["g_zr"] = c.alpha * (sb.scale * (out_pool.square() * sb.zr).sum(1)).mean()
-            loss = loss + zr_term
-        return GOut(loss, sb.size, parts)
-
-    def diagnostics(self, epoch: int) -> dict[str, float]:
-        gen = self._generated(self._diag_users)
-        return profile_diagnostics(self._diag_real, gen, self.config.diag_k,
-                                   real_pairwise=self._diag_real_pairwise)
-
-    # -------------------------------------------------------------- scoring
-    def weights_changed(self) -> None:
-        self._score_cache = None
-
-    def _generated(self, users: np.ndarray) -> torch.Tensor:
-        """Generated user x item scores of ``users`` (no grad; item mode from a cache of all users)."""
-        with torch.no_grad():
-            if self.config.mode == "user":
-                return self._generate_users(users)
-            if self._score_cache is None:
-                self._score_cache = self._generate_all_items().T.contiguous()
-            return self._score_cache[torch.from_numpy(np.asarray(users, dtype=np.int64))]
-
-    def _generate_users(self, users: np.ndarray) -> torch.Tensor:
-        """User mode: the generator's output for the users' training vectors."""
-        assert self._seen is not None
-        if isinstance(self.g_net, SparseGenerator):  # sparse input: no dense rows x items condition
-            return self.g_net.forward_rows(self._seen[np.asarray(users)]).float()
-        idx = torch.from_numpy(np.asarray(users, dtype=np.int64))
-        return self.generate(densify(self._seen, users).to(self.device), idx)
-
-    def _generate_all_items(self) -> torch.Tensor:
-        """Item mode: the generator's output for every item's vector, items x users."""
-        rows = self._row_matrix()
-        parts = [self.generate(densify(rows, idx).to(self.device), torch.from_numpy(idx))
-                 for idx in np.array_split(np.arange(rows.shape[0]), max(1, rows.shape[0] // 1024))]
-        return torch.cat(parts)
-
-    def _score(self, users: np.ndarray) -> torch.Tensor:
-        self.g_net.eval()
-        return self._combine(lambda: self._generated(users), lambda: self._prior_rows(users))
-
-    def _score_grad(self, users: np.ndarray) -> torch.Tensor:
-        """:meth:`_score` with the graph back to the generator (item mode: through every item's row)."""
-        if self._prior is not None and self.config.prior_mode == "blend" and self._blend_weight == 1.0:
-            raise CapabilityError("cfgan: the blend weight (prior_weight) is 1: the scores are the prior's alone, "
-                                  "with no gradient to the generator; set_blend_weight(w < 1) first")
-        self.g_net.eval()
-        if self.config.mode == "user":
-            return self._combine(lambda: self._generate_users(users), lambda: self._prior_rows(users))
-        return self._combine(lambda: self._generate_all_items().T[torch.from_numpy(users)],
-                             lambda: self._prior_rows(users))
-
-    def _combine(self, generated: Callable[[], torch.Tensor], prior: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """What users are ranked by: the generator's scores, or their blend with the prior's."""
-        if self._prior is None or self.config.prior_mode == "residual":
-            return generated()
-        w = self._blend_weight
-        if w in (0.0, 1.0):  # one part only (exactly what blend gives at the ends)
-            return standardise(generated() if w == 0.0 else prior())
-        return blend(generated(), prior(), w)
-
-    def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
-        """New users' rows through the generator (and prior) exactly as a training user's (user mode)."""
-        if self.config.mode != "user":
-            raise CapabilityError(
-                "cfgan: fold_in needs mode='user'. In mode='item' the networks' rows are items and a user is "
-                "one input dimension (a column of every item's vector), so a new user is a new input "
-                "dimension the trained networks do not have; fit with mode='user' to score new users")
-        self.g_net.eval()
-        return map_row_chunks(binary_rows(history), self._fold_in_rows, self.n_items)
-
-    def _fold_in_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
-        g, c = self.g_net, self.config
-        def prior() -> torch.Tensor:  # the prior's weights (recomputed once if only scores are kept)
-            assert self._prior is not None and self._seen is not None
-            if self._prior.weights is None and (self._fold_b is None or self._fold_b[0] is not self._prior):
-                b = ease_weights(self._seen, c.prior_l2, precision=c.prior_precision)
-                self._fold_b = (self._prior, torch.from_numpy(b))
-            w = self._fold_b[1] if self._prior.weights is None else self._prior.weights  # type: ignore[index]
-            return Prior(rows, weights=w).user_rows(np.arange(rows.shape[0])).to(self.device)
-        def generated() -> torch.Tensor:
-            if isinstance(g, SparseGenerator):
-                return g.forward_rows(rows).float()
-            out = g(densify(rows, np.arange(rows.shape[0])).to(self.device)).float()
-            return out + c.prior_weight * prior() if self._prior is not None and c.prior_mode == "residual" else out
-        return self._combine(generated, prior)
-
-    def _prior_rows(self, users: np.ndarray) -> torch.Tensor:
-        """The prior's scores of ``users`` (users x items)."""
-        assert self._prior is not None
-        return self._prior.user_rows(users).to(self.device)
-
-    def _validator(self, train: Interactions, valid: Interactions) -> Validator:
-        if self.config.blend_select == "generator" or self._prior is None:
-            return super()._validator(train, valid)
-        # the best blend that uses the generator (w < 1): with the prior alone in the maximum the
-        # score would sit at the prior's level while the generator is still weak, and early
-        # stopping would end the game there (measured on ML-100K, docs/models/cfgan.md)
-        return lambda model: max(v for w, v in self._blend_search(train, valid).items() if w < 1.0)
-
-    def _blend_search(self, train: Interactions, valid: Interactions) -> dict[float, float]:
-        """Validation ``valid_metric`` of every blend weight on the grid, in one evaluation pass."""
-        from advrec.eval import Evaluator
-        from advrec.train.loop import parse_metric
-
-        metric = self.config.valid_metric
-        name, k = parse_metric(metric)
-        ev = Evaluator(ks=(k,), metrics=(name,), beyond=False)  # only what the choice needs (no AUC sort)
-        weights = [round(float(w), 4) for w in np.linspace(0.0, 1.0, 21)]
-
-        def variants(users: np.ndarray) -> Iterator[tuple[float, torch.Tensor]]:
-            # both parts once per chunk of users, then every weight on them
-            self.g_net.eval()
-            za, zb = standardise(self._generated(users)), standardise(self._prior_rows(users))
-            for w in weights:
-                yield w, (1.0 - w) * za + w * zb
-
-        results = ev.evaluate_variants(self, train, valid, variants)
-        return {w: float(results[w].summary[metric]) for w in weights}
-
-    def _after_fit(self) -> None:
-        """Blend mode with validation data: choose the blend weight on it (stored in the config)."""
-        self._blend_weight = self.config.prior_weight
-        valid = self._valid_for_blend
-        if self._prior is None or self.config.prior_mode != "blend" or valid is None:
-            return
-        assert self._train_for_blend is not None
-        scores = self._blend_search(self._train_for_blend, valid)
-        self._blend_weight = max(scores, key=lambda w: (scores[w], -w))
-        self.config = self.config.model_copy(update={"prior_weight": self._blend_weight})
-        self.blend_scores_ = scores
-
-    def set_blend_weight(self, w: float) -> None:
-        """Score with ``(1 - w) z(G) + w z(prior)`` from now on (blend mode only).
-
-        ``w = 0`` scores with the generator alone, ``w = 1`` with the prior alone: both parts of
-        one fitted model can so be evaluated without refitting.
-        """
-        if self._prior is None or self.config.prior_mode != "blend":
-            raise ValueError("set_blend_weight needs prior='ease' and prior_mode='blend'")
-        if not 0.0 <= w <= 1.0:
-            raise ValueError(f"blend weight must be in [0, 1], got {w}")
-        self._blend_weight = float(w)
-
-    def selected_params(self) -> dict[str, object]:
-        out = dict(super().selected_params())
-        if self.blend_scores_:
-            out["prior_weight"] = self._blend_weight
-        return out
-
-    def selection_scores(self) -> dict[str, dict[str, float]]:
-        if not self.blend_scores_:
-            return {}
-        return {"prior_weight": {f"{w:g}": float(v) for w, v in sorted(self.blend_scores_.items())}}
 
     def _state(self) -> dict[str, torch.Tensor]:
         out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}

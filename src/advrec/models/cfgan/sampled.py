@@ -12,7 +12,7 @@ observed columns and its pool, so they are computed exactly on those columns onl
 * the generator's output is computed at the observed columns and the pool only.
 
 The per-column weights live in tables with one row per column (:class:`SparseGenerator`,
-:class:`SparseDiscriminator`) whose gradients are sparse, and :class:`~advrec.train.lazy_adam.LazyAdam`
+:class:`SparseDiscriminator` in :mod:`advrec.models.cfgan.sparse_networks`) whose gradients are sparse, and :class:`~advrec.train.lazy_adam.LazyAdam`
 updates only the rows a batch touched: a step costs ``batch x (observed + m) x hidden``
 whatever the catalogue size. The ZR term is multiplied by
 ``|unobserved_u| / |pool columns unobserved by u|``, so its expectation is the dense ZR term
@@ -22,16 +22,14 @@ the fake vector on the pool's PM entries only: a thinned version of the dense ga
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from advrec.models.cfgan.networks import ACTIVATIONS, glorot_linear
+from advrec.models.cfgan.sparse_networks import SparseDiscriminator, SparseGenerator
 
 
 class SampledBatch(NamedTuple):
@@ -83,73 +81,6 @@ def sample_batch(rows: sp.csr_matrix, index: torch.Tensor, pool_size: int, zr_ra
 
     offsets = torch.from_numpy(sub.indptr[:-1].astype(np.int64)).to(device)
     return SampledBatch(b, pos_row, pos_col, offsets, pool, draw(zr_ratio), draw(pm_ratio), scale.float())
-
-
-def _table(n: int, dim: int, fan: int) -> nn.Embedding:
-    """``n x dim`` table with sparse gradients, Glorot-uniform for a ``fan x dim`` layer."""
-    table = nn.Embedding(n, dim, sparse=True)
-    bound = math.sqrt(6.0 / (fan + dim))
-    nn.init.uniform_(table.weight, -bound, bound)
-    return table
-
-
-def _bias(size: int) -> nn.Parameter:
-    return nn.Parameter(torch.empty(size).uniform_(-0.01, 0.01))
-
-
-def _trunk(hidden: list[int], activation: str, out: int | None) -> nn.Sequential:
-    """Activation, then (linear, activation) between hidden sizes, then a linear head to ``out``."""
-    act = ACTIVATIONS[activation]
-    layers: list[nn.Module] = [act()]
-    sizes = [*hidden, out] if out is not None else hidden
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(glorot_linear(a, b))
-        if out is None or k < len(sizes) - 2:
-            layers.append(act())
-    return nn.Sequential(*layers)
-
-
-class SparseGenerator(nn.Module):
-    """CFGAN's generator with per-column tables: ``G(c) = trunk(c W_in + b) W_out^T + b_out``."""
-
-    def __init__(self, n: int, hidden: list[int], activation: str) -> None:
-        super().__init__()
-        self.inp = _table(n, hidden[0], n)
-        self.in_bias = _bias(hidden[0])
-        self.trunk = _trunk(hidden, activation, None)
-        self.out = _table(n, hidden[-1], n)
-        self.out_bias = _bias(n)
-
-    def forward(self, condition: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(condition @ self.inp.weight + self.in_bias)
-        return h @ self.out.weight.T + self.out_bias
-
-    def hidden_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
-        """Last hidden layer for the rows of a 0/1 CSR matrix, the first layer summed over their
-        nonzeros only (no dense ``rows x columns`` input)."""
-        dev = self.in_bias.device
-        cols = torch.from_numpy(rows.indices.astype(np.int64)).to(dev)
-        offsets = torch.from_numpy(rows.indptr[:-1].astype(np.int64)).to(dev)
-        return self.trunk(F.embedding_bag(cols, self.inp.weight, offsets, mode="sum") + self.in_bias)
-
-    def forward_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
-        """:meth:`forward` of the rows of a 0/1 CSR matrix (see :meth:`hidden_rows`)."""
-        return self.hidden_rows(rows) @ self.out.weight.T + self.out_bias
-
-
-class SparseDiscriminator(nn.Module):
-    """CFGAN's discriminator ``D(x | c)`` with per-column tables for ``c`` and ``x``."""
-
-    def __init__(self, n: int, hidden: list[int], activation: str) -> None:
-        super().__init__()
-        self.cond = _table(n, hidden[0], 2 * n)
-        self.vec = _table(n, hidden[0], 2 * n)
-        self.in_bias = _bias(hidden[0])
-        self.trunk = _trunk(hidden, activation, 1)
-
-    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        pre = condition @ self.cond.weight + x @ self.vec.weight + self.in_bias
-        return self.trunk(pre).squeeze(1)
 
 
 def generator_outputs(g: SparseGenerator, sb: SampledBatch) -> tuple[torch.Tensor, torch.Tensor]:
