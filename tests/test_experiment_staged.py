@@ -145,3 +145,10 @@ def test_the_readme_example_is_a_valid_experiment(tmp_path):
     cfg = load_experiment(f)
     assert [m.key for m in cfg.models] == ["pop", "pop-attacked", "bpr-clean", "bpr-more"]
     assert [e.kind for e in cfg.evaluations] == ["ranking", "target-items", "attribute"]
+
+
+def test_tuning_a_model_without_search_space_is_refused_at_load(tmp_path):
+    f = tmp_path / "exp.toml"
+    f.write_text('datasets = ["x"]\n[[models]]\nname = "pop"\ntune = 5\n')
+    with pytest.raises(ConfigError, match="no search space"):
+        load_experiment(f)

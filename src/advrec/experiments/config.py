@@ -87,6 +87,9 @@ class ModelSpec(BaseModel):
                 f"model {self.name!r} has no parameter(s) {sorted(unknown)}; "
                 f"known: {sorted(cls.config_class.model_fields)}"
             )
+        if self.tune and not callable(getattr(cls, "search_space", None)):
+            raise ValueError(f"model {self.key!r}: tune = {self.tune}, but {self.name!r} has no search space "
+                             "(drop tune, or set its hyper-parameters)")
         if self.init is not None and self.init_path is not None:
             raise ValueError(f"model {self.key!r}: give init (a label) or init_path (a folder), not both")
         if self.params_from is not None and (self.params or self.tune):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +14,9 @@ from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, DataError
 from advrec.models.base import ModelConfig, Recommender
 from advrec.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class GroupPopConfig(ModelConfig):
@@ -57,6 +61,11 @@ class GroupPop(Recommender):
     config_class = GroupPopConfig
     capabilities = frozenset({"side_features", "fold_in"})
     config: GroupPopConfig
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space of tuning: how strongly small groups lean on global popularity."""
+        return {"shrink": t.suggest_float("shrink", 0.1, 1000.0, log=True)}
 
     def _fit(
         self,
