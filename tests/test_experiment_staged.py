@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from advrec.errors import ConfigError
@@ -152,3 +154,23 @@ def test_tuning_a_model_without_search_space_is_refused_at_load(tmp_path):
     f.write_text('datasets = ["x"]\n[[models]]\nname = "pop"\ntune = 5\n')
     with pytest.raises(ConfigError, match="no search space"):
         load_experiment(f)
+
+
+def test_a_model_that_cannot_fold_in_is_refused_before_fitting_on_cold_users(tmp_path, synthetic, monkeypatch):
+    from advrec.errors import CapabilityError
+    from advrec.experiments.pipeline import train_and_evaluate
+
+    fits: list[str] = []
+    real_fit = Recommender.fit
+    monkeypatch.setattr(Recommender, "fit", lambda self, *a, **k: fits.append(self.name) or real_fit(self, *a, **k))
+    with pytest.raises(CapabilityError, match="mode='user'"):
+        train_and_evaluate("cfgan", _csv(tmp_path, synthetic), split="cold-user:0.3:2", params={"epochs": 1})
+    assert fits == []
+    from advrec.experiments.pipeline import load_cached, resolve_split
+
+    data = _csv(tmp_path, synthetic)
+    res = train_and_evaluate("cfgan", data, split="cold-user:0.3:2",
+                             params={"epochs": 1, "mode": "user", "g_hidden": [8], "d_hidden": [8]})
+    split = resolve_split(load_cached(data), "cold-user:0.3:2", 0)
+    with_test = np.intersect1d(split.cold_users, split.test.users)
+    np.testing.assert_array_equal(res.users, with_test)  # the metrics are over the cold users only

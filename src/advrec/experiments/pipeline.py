@@ -29,7 +29,7 @@ from advrec.experiments.records import device_label, machine, save_per_user, ver
 from advrec.experiments.stages import eval_stages, fit_stage
 from advrec.experiments.tuning import tune
 from advrec.models.base import Recommender
-from advrec.models.registry import get_model_class
+from advrec.models.registry import create, get_model_class
 from advrec.utils.io import atomic_write_json
 
 __all__ = ["RunResult", "device_label", "load_cached", "machine", "parse_assignments", "resolve_split",
@@ -157,8 +157,11 @@ def train_and_evaluate(
 
 def _choose_params(model: str, sp: Split, plan: Any, params: dict[str, Any] | None, seed: int, tune_trials: int,
                    **options: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The hyper-parameters of the final fit (defaults, early stopping or a search) and the trials run."""
+    """The hyper-parameters of the final fit (defaults, early stopping or a search) and the trials run;
+    a model that cannot score the split's cold users is refused here, before anything is fit."""
     chosen = {**plan.params, **(params or {}), "seed": seed}
+    if sp.cold_users is not None:  # cold users are scored through fold-in: refuse before any fit
+        create(model, **chosen).require("fold_in")
     if plan.early_stop:
         chosen = early_stop(model, sp, chosen, show_progress=options["show_progress"])
     if not tune_trials:

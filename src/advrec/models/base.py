@@ -155,13 +155,21 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------ capabilities
     def require(self, capability: str) -> None:
-        """Raise :class:`CapabilityError` unless this model declares ``capability``."""
+        """Raise :class:`CapabilityError` unless this model declares ``capability`` and its
+        configuration allows it (checked before a fit, so a run fails before it trains)."""
         if capability not in CAPABILITIES:
             raise ValueError(f"unknown capability {capability!r}; known: {sorted(CAPABILITIES)}")
         if capability not in self.capabilities:
             have = ", ".join(sorted(self.capabilities)) or "none"
             raise CapabilityError(f"model {self.name!r} does not support {capability} "
                                   f"({CAPABILITIES[capability]}); its capabilities: {have}")
+        why = self._unavailable(capability)
+        if why is not None:
+            raise CapabilityError(why)
+
+    def _unavailable(self, capability: str) -> str | None:
+        """Why a declared capability is off under this configuration (None: it is available)."""
+        return None
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(user_vectors (n_users, d), item_vectors (n_items, d))`` that the model scores with.

@@ -87,13 +87,15 @@ class CFGANScoring:
 
     def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
         """New users' rows through the generator (and prior) exactly as a training user's (user mode)."""
-        if self.config.mode != "user":
-            raise CapabilityError(
-                "cfgan: fold_in needs mode='user'. In mode='item' the networks' rows are items and a user is "
-                "one input dimension (a column of every item's vector), so a new user is a new input "
-                "dimension the trained networks do not have; fit with mode='user' to score new users")
         self.g_net.eval()
         return map_row_chunks(binary_rows(history), self._fold_in_rows, self.n_items)
+
+    def _unavailable(self, capability: str) -> str | None:
+        if capability == "fold_in" and self.config.mode != "user":
+            return ("cfgan: fold_in needs mode='user'. In mode='item' the networks' rows are items and a user is "
+                    "one input dimension (a column of every item's vector), so a new user is a new input "
+                    "dimension the trained networks do not have; fit with mode='user' to score new users")
+        return None
 
     def _fold_in_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         g, c = self.g_net, self.config
