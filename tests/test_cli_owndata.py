@@ -159,3 +159,15 @@ def test_progress_and_tuning_summary_with_json(fixed_split, tmp_path, capsys):
     best = max(rec["tuning"]["history"], key=lambda t: t["value"])
     assert rec["tuning"]["best_value"] == best["value"]
     assert f"trial 1: validation ndcg@20 {rec['tuning']['history'][1]['value']:.4f}" in captured.err
+
+
+@pytest.mark.realdata
+def test_a_builtin_dataset_without_tuned_defaults_says_so(shared_data, tmp_path, capsys, monkeypatch):
+    from advrec.cli import main
+
+    monkeypatch.setenv("ADVREC_DATA", str(shared_data))
+    assert main(["train", "grouppop", "--data", "ml-100k", "--json", "--out", str(tmp_path / "g")]) == 0
+    err = capsys.readouterr().err
+    assert "no defaults were tuned for grouppop on 'ml-100k'" in err and "--tune" in err
+    assert main(["train", "ease", "--data", "ml-100k", "--json", "--out", str(tmp_path / "e")]) == 0
+    assert "no defaults were tuned" not in capsys.readouterr().err  # ease has tuned ml-100k defaults

@@ -124,7 +124,6 @@ def tuning_summary(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def train_command(args: argparse.Namespace) -> int:
     """``advrec train MODEL (--data NAME | --train FILE --test FILE) ...``."""
-    from advrec.data.datasets import REGISTRY
     from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
     from advrec.models.registry import get_model_class
     from advrec.utils.io import safe_name
@@ -137,7 +136,7 @@ def train_command(args: argparse.Namespace) -> int:
     res = train_and_evaluate(
         args.model, ds, split=args.split, seed=args.seed, params=params, tune_trials=args.tune,
         ks=tuple(args.k or [20]), out=out, show_progress=args.progress or sys.stderr.isatty(),
-        fallback=not (isinstance(ds, str) and ds in REGISTRY),  # built-in datasets: exactly as before
+        fallback=True,  # without tuned defaults for this model and data: say so, fall back, stop early
     )
     rec = res.record
     if args.json:
