@@ -20,11 +20,11 @@ baseline = "pop"
 [[models]]
 name = "pop"
 [[models]]
-name = "pop"
-label = "pop2"
+name = "itemknn"
+label = "knn2"
 tune = 3
 """))
-    assert [m.key for m in cfg.models] == ["pop", "pop2"]
+    assert [m.key for m in cfg.models] == ["pop", "knn2"]
     assert cfg.models[1].tune == 3 and cfg.models[1].params == {}
 
 
