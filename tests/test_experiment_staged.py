@@ -174,3 +174,18 @@ def test_a_model_that_cannot_fold_in_is_refused_before_fitting_on_cold_users(tmp
     split = resolve_split(load_cached(data), "cold-user:0.3:2", 0)
     with_test = np.intersect1d(split.cold_users, split.test.users)
     np.testing.assert_array_equal(res.users, with_test)  # the metrics are over the cold users only
+
+
+def test_cold_users_are_folded_in_with_their_side_features(synthetic):
+    from advrec.data.splits import make_split
+    from advrec.experiments.evaluations import rank_test
+    from advrec.models import create
+
+    split = make_split(synthetic, "cold-user:0.3:2", seed=0)
+    fit_data = split.train_full()
+    model = create("grouppop", columns=["gender"], shrink=0.0).fit(fit_data)
+    with_features = rank_test(model, split, fit_data, (5,)).result
+    model.user_features_ = None  # the same model without the demographics: global popularity for everyone
+    without = rank_test(model, split, fit_data, (5,)).result
+    np.testing.assert_array_equal(with_features.users, without.users)
+    assert not np.array_equal(with_features.per_user["ndcg@5"], without.per_user["ndcg@5"])

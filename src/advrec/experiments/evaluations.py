@@ -97,8 +97,10 @@ def rank_test(model: Recommender, split: Split, fit_data: Interactions, ks: tupl
     if split.cold_users is not None and split.revealed is not None:
         from advrec.eval.foldin import evaluate_cold_users
 
+        # side features of new users (demographics given at sign-up) go to models that read them
+        feats = getattr(model, "user_features_", None)
         return EvalOutput(evaluate_cold_users(model, fit_data, split.revealed, split.test, split.cold_users,
-                                              ks=ks, **kwargs))
+                                              ks=ks, user_features=feats, **kwargs))
     if split.cold_items is not None:
         from advrec.eval.cold import evaluate_cold_items
 
