@@ -97,14 +97,8 @@ def test_deterministic_and_row_independent(name):
     torch.testing.assert_close(model.fold_in(rows[3:7]), out[3:7], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in available() if n not in FOLDS])
-def test_models_without_fold_in_refuse(name):  # pragma: no cover - every model folds in today
-    model = fitted(name)
-    with pytest.raises(CapabilityError, match=name):
-        model.fold_in(sp.csr_matrix((1, model.n_items)))
-
-
 def test_capability_error_names_the_model():
+    """A model without fold_in (every registered model has it today) refuses, naming itself."""
     data = make_synthetic()
     model = TableModel(np.zeros((data.n_users, data.n_items))).fit(data)
     with pytest.raises(CapabilityError, match="'table'.*fold_in"):
