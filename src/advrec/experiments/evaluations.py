@@ -31,7 +31,7 @@ from advrec.data.interactions import Interactions
 from advrec.data.splits import Split
 from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult, evaluate
-from advrec.experiments.data_stages import DataStage, Registered, StageParams, build_registered, item_index
+from advrec.experiments.stage_base import DataStage, Registered, StageParams, build_registered, item_index
 from advrec.models.base import Recommender
 from advrec.train.loop import parse_metric
 

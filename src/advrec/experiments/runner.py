@@ -126,8 +126,8 @@ def to_markdown(cfg: ExperimentConfig, tables: dict[str, list[dict[str, Any]]],
     if result is not None and result.get("command"):
         lines += [f"Command: `{result['command']}`.", ""]
     if result is not None:
-        lines += [f"Machine: {result['versions']['machine']}. Wall time of the whole experiment "
-                  f"(finished runs reused): {result['wall_seconds']:.0f} s.", ""]
+        lines += [(f"Machine: {result['versions']['machine']}. Wall time of the whole experiment "
+                   f"(finished runs reused): {result['wall_seconds']:.0f} s."), ""]
     for key, rows in tables.items():
         cols = _columns(cfg, rows)
         lines += [

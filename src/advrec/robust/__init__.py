@@ -1,0 +1,1 @@
+"""Robustness: poisoning (shilling) attacks, perturbation attacks, detection and defences."""
