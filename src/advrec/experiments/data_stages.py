@@ -10,6 +10,8 @@ Kinds
 -----
 The poisoning attacks of :mod:`advrec.robust.attacks` (``inject-random``, ...): fake users,
 a fraction of the real ones, appended to the id space and aimed at target items.
+The defences of :mod:`advrec.robust.detect` (``defend-detect``): detect fake profiles and remove
+or down-weight them; they read the records of the earlier stages (:meth:`DataStage.apply_after`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from advrec.experiments.stage_base import (
     records_like,
 )
 from advrec.robust.attacks import ATTACKS, InjectParams, InjectRandom
+from advrec.robust.detect import DEFENCES
 
-DATA_STAGES: dict[str, type[DataStage]] = {**ATTACKS}
+DATA_STAGES: dict[str, type[DataStage]] = {**ATTACKS, **DEFENCES}
 
 
 def make_stage(name: str, kind: str, params: dict[str, Any]) -> DataStage:
@@ -40,7 +43,7 @@ def apply_stages(split: Split, stages: list[DataStage], seed: int) -> tuple[Spli
     """Apply ``stages`` in order; each record also gets the stage's name and the new train checksum."""
     records = []
     for stage in stages:
-        split, record = stage.apply(split, seed)
+        split, record = stage.apply_after(split, seed, records)
         records.append({"name": stage.name, **record, "train_sha256": split.train.checksum()})
     return split, records
 

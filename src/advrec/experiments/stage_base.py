@@ -38,6 +38,11 @@ class DataStage(Registered, ABC):
     def apply(self, split: Split, seed: int) -> tuple[Split, dict[str, Any]]:
         """The changed split and a JSON-friendly record of the change."""
 
+    def apply_after(self, split: Split, seed: int, records: list[dict[str, Any]]) -> tuple[Split, dict[str, Any]]:
+        """:meth:`apply` for a stage that reads the records of the stages applied before it in
+        the same run (e.g. a defence scored against an attack's fake users); default: ``apply``."""
+        return self.apply(split, seed)
+
     def target_index(self, split: Split, seed: int) -> np.ndarray | None:
         """The items this stage would target on ``split`` with ``seed`` (None: it has no targets),
         so a model fit without the stage can be measured on the same targets."""
