@@ -16,6 +16,8 @@ Kinds
 ``attribute``
     The per-user values of an earlier evaluation (``of``, default ``test``) grouped by a user
     attribute (``column``: gender, age, occupation ...): one summary value per group.
+``detection``
+    Precision / recall / F1 of fake-profile detection (:mod:`advrec.experiments.detection`).
 """
 
 from __future__ import annotations
@@ -214,3 +216,6 @@ def make_evaluation(name: str, kind: str, params: dict[str, Any]) -> Evaluation:
 def clean_summary(summary: dict[str, float]) -> dict[str, float | None]:
     """JSON-friendly summary: lower-case keys, NaN as None."""
     return {k.lower(): (float(v) if np.isfinite(v) else None) for k, v in summary.items()}
+
+
+import advrec.experiments.detection  # noqa: F401  (registers the ``detection`` kind; it subclasses Evaluation)
