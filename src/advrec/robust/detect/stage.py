@@ -18,11 +18,13 @@ trains on the 0/1 matrix, for which a down-weighted user is unchanged.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from advrec.data.interactions import Interactions
 from advrec.data.splits import Split
 from advrec.errors import ConfigError
 from advrec.experiments.stage_base import DataStage, StageParams, plain
@@ -130,9 +132,16 @@ class DefendDetect(DataStage):
         pairs = training_attacks(attack["kind"] if attack else None, seed, p.train_attacks, p.train_repeats)
         if attack is not None and (attack["kind"], seed) in pairs:
             raise ConfigError(f"data stage {self.name!r}: train_attacks would repeat the tested attack")
-        clean = split.train.subset(split.train.users < n_real)  # the real users' data, before the attack
+        clean = _real_part(split.train, n_real)
         det = SupervisedDetector(pairs, p.train_params, p.classifier, p.neighbours).fit(clean, seed)
         return det, {"trained_on": det.trained_on}
+
+
+def _real_part(train: Interactions, n_real: int) -> Interactions:
+    """The records and id space of the first ``n_real`` users (the data before an injection)."""
+    sub = train.subset(train.users < n_real)
+    feats = None if train.user_features is None else train.user_features.iloc[:n_real]
+    return replace(sub, user_ids=sub.user_ids[:n_real], user_features=feats)
 
 
 def _user_index(user_ids: np.ndarray, ids: list[Any]) -> np.ndarray:
