@@ -101,3 +101,25 @@ def test_the_poisoning_benchmark_is_a_valid_experiment():
     assert [m.key for m in cfg.models] == [x for v in victims for x in [v, *(f"{v}@{s}" for s in stages)]]
     assert all(m.params_from == m.name for m in cfg.models if m.data)
     assert np.all([e.kind for e in cfg.evaluations] == ["ranking", "target-items"])
+
+
+def test_victim_refits_run_in_the_pool_after_their_clean_fit_and_not_after_a_failed_one(tmp_path, synthetic):
+    import json
+
+    from advrec.errors import AdvrecError
+    from advrec.experiments.runs import run_folder
+
+    cfg = _config(_csv(tmp_path, synthetic))
+    seq = {r["label"]: r for r in run_experiment(cfg, tmp_path / "seq", show_progress=False)["runs"]}
+    broken = [{"name": "lightgcn", "device": "cuda:99", "epochs": 1},
+              {"name": "lightgcn", "each_data": ["random-a"], "params_from": "lightgcn"}]
+    both = ExperimentConfig(**{**cfg.model_dump(exclude={"models"}),
+                               "models": [*(m.model_dump() for m in cfg.models), *broken]})
+    # the pool fails (the sequential pass never starts), so every finished run ran in the pool
+    with pytest.raises(AdvrecError, match="2 of 6 runs failed") as err:
+        run_experiment(both, tmp_path / "par", show_progress=False, jobs=2)
+    assert "lightgcn@random-a seed=0: not run, " in str(err.value) and "lightgcn seed=0 failed" in str(err.value)
+    for label, clean in seq.items():
+        f = run_folder(tmp_path / "par", cfg.datasets[0], label, 0) / "result.json"
+        run = json.loads(f.read_text())
+        assert run["evaluations"]["targets"]["metrics"] == clean["evaluations"]["targets"]["metrics"]
