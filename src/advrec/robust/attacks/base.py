@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -73,7 +73,7 @@ class AttackData:
 class InjectionAttack(DataStage):
     """Base of the attacks that append fake users; subclasses implement :meth:`profiles`."""
 
-    params_class = InjectParams
+    params_class: ClassVar[type[StageParams]] = InjectParams
     params: InjectParams
 
     @abstractmethod
