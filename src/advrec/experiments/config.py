@@ -37,7 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from advrec.errors import ConfigError
-from advrec.experiments.stage_check import check_stages
+from advrec.experiments.stage_check import check_stages, match_names
 from advrec.models.base import upgrade_names
 from advrec.models.registry import get_model_class
 
@@ -67,6 +67,10 @@ class ModelSpec(BaseModel):
     params_from: str | None = None
     """Label of another model of this experiment whose chosen hyper-parameters (same dataset and
     seed, tuned or not) this model uses, e.g. to refit a victim on poisoned data unchanged."""
+    each_data: list[str] = Field(default_factory=list)
+    """Data-stage names or patterns (``"random-*"``, ``"*"``): the experiment expands this entry
+    into one model per matching stage (in ``[[data]]`` order), labelled ``<label>@<stage>``, with
+    that stage added to its ``data`` (e.g. one victim refit per attack and budget)."""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -150,6 +154,30 @@ class ExperimentConfig(BaseModel):
     """Iterative models checkpoint every this many epochs under their run's folder
     (``checkpoints/``, removed when the run has finished), so rerunning an
     interrupted experiment resumes unfinished fits and tuning trials; None writes none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_each_data(cls, raw: Any) -> Any:
+        """One model per data stage matching an entry's ``each_data`` (see :class:`ModelSpec`)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
+            return raw
+        stages = [d.get("name") if isinstance(d, dict) else getattr(d, "name", None) for d in raw.get("data", [])]
+        models: list[Any] = []
+        for m in raw["models"]:
+            spec = m.model_dump() if isinstance(m, ModelSpec) else m
+            patterns = spec.get("each_data") if isinstance(spec, dict) else None
+            if not patterns:
+                models.append(m)
+                continue
+            base = spec.get("label") or spec.get("name")
+            matched = match_names(patterns, [s for s in stages if isinstance(s, str)])
+            if not matched:
+                raise ValueError(f"model {base!r}: each_data={patterns} matches no data stage "
+                                 f"(have {stages or 'none'})")
+            for name in matched:
+                models.append({**spec, "label": f"{base}@{name}", "data": [*spec.get("data", []), name],
+                               "each_data": []})
+        return {**raw, "models": models}
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:

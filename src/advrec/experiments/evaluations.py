@@ -12,7 +12,8 @@ Kinds
     and ``extra["settings"]`` holds all three settings (cold items only, warm only, all).
 ``target-items``
     Hit ratio and NDCG@K of target items over the real users who have not interacted with them:
-    the targets of a data stage (``stage = "NAME"``) or given external ids (``items = [...]``).
+    the targets of a data stage (``stage = "NAME"``; names or patterns such as ``"attack-*"``
+    measure, in each run, the matching stage that run applied) or given external ids (``items = [...]``).
 ``attribute``
     The per-user values of an earlier evaluation (``of``, default ``test``) grouped by a user
     attribute (``column``: gender, age, occupation ...): one summary value per group.
@@ -34,6 +35,7 @@ from advrec.data.splits import Split
 from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult, evaluate
 from advrec.experiments.stage_base import DataStage, Registered, StageParams, build_registered, item_index
+from advrec.experiments.stage_check import match_names
 from advrec.models.base import Recommender
 from advrec.train.loop import parse_metric
 
@@ -133,8 +135,10 @@ def validation_scorer(split: Split, metric: str) -> Callable[[Recommender], floa
 class TargetParams(StageParams):
     """Parameters of :class:`TargetItems`."""
 
-    stage: str | None = None
-    """Name of the data stage whose targets are measured."""
+    stage: str | list[str] | None = None
+    """The data stage whose targets are measured: a name, or names / patterns (``"attack-*"``)
+    when each run applies one of several attacks: a run measures the targets of the matching stage
+    it applied, a run that applied none (the clean fit) those of the first matching stage."""
     items: list[Any] | None = None
     """External ids of the target items (instead of ``stage``)."""
 
@@ -151,13 +155,18 @@ class TargetItems(Evaluation):
 
         p = self.params
         n_real = ctx.split.n_users
-        if p.stage is not None and p.stage in ctx.data_records:
-            rec = ctx.data_records[p.stage]
+        applied = match_names(p.stage, list(ctx.data_records)) if p.stage is not None else []
+        applied = [n for n in applied if "target_index" in ctx.data_records[n]]
+        if len(applied) > 1:
+            raise ConfigError(f"evaluation {self.name!r}: stage={p.stage!r} matches several applied data "
+                              f"stages with targets {applied}; name one")
+        if applied:
+            rec = ctx.data_records[applied[0]]
             targets = np.asarray(rec["target_index"], np.int64)
             n_real = int(rec.get("n_real_users", n_real))
         elif p.stage is not None:  # a model fit without the stage: the same targets on its clean data
-            found = ctx.other_stages.get(p.stage)
-            index = None if found is None else found.target_index(ctx.split, ctx.seed)
+            names = match_names(p.stage, list(ctx.other_stages))
+            index = None if not names else ctx.other_stages[names[0]].target_index(ctx.split, ctx.seed)
             if index is None:
                 raise ConfigError(f"evaluation {self.name!r}: data stage {p.stage!r} has no targets here")
             targets = np.asarray(index, np.int64)

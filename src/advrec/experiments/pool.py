@@ -13,6 +13,8 @@ from tqdm.auto import tqdm
 from advrec.errors import AdvrecError, ConfigError
 from advrec.experiments.config import ExperimentConfig
 
+Run = tuple[str, int, int]  # (dataset, seed, index into todo)
+
 
 def run_pool(
     cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]], jobs: int, show_progress: bool
@@ -21,9 +23,10 @@ def run_pool(
 
     Workers are spawned (not forked) processes with ``cpu_count // jobs`` torch
     threads each; every run writes its own folder, so the results are the same
-    as those of a sequential run. A run that reuses the first seed's tuning
-    (``tune_once``) is queued as soon as that run has finished, so no worker
-    waits for unrelated runs.
+    as those of a sequential run. A run that needs another run first (the first
+    seed's tuning for ``tune_once``; the model named by ``init`` or ``params_from``,
+    same dataset and seed) is queued as soon as those runs have finished, so no
+    worker waits for unrelated runs; it is not run if one of them failed.
     """
     from advrec.experiments.runs import reuse_run, run_folder
 
@@ -35,40 +38,61 @@ def run_pool(
     ]
     if not pending:
         return
-    # tune_once runs of later seeds wait for the first seed's run of the same model, if pending
-    first = {(d, todo[k][2].key): (d, s, k) for d, s, k in pending if s == cfg.seeds[0]}
-    waits: dict[tuple[str, int, int], list[tuple[str, int, int]]] = {}
+    by_key = {(d, s, todo[k][2].key): (d, s, k) for d, s, k in pending}
+    waits: dict[Run, list[Run]] = {}
+    left: dict[Run, int] = {}
     ready = []
-    for d, s, k in pending:
-        spec = todo[k][2]
-        parent = first.get((d, spec.key)) if spec.tune and spec.tune_once and s != cfg.seeds[0] else None
-        if parent is None:
-            ready.append((d, s, k))
-        else:
-            waits.setdefault(parent, []).append((d, s, k))
-    failures = _run_all(cfg, root, todo, ready, waits, jobs, show_progress, len(pending))
+    for run in pending:
+        parents = {by_key[p] for p in _needs(cfg, run[0], run[1], todo[run[2]][2]) if p in by_key}
+        for parent in parents:
+            waits.setdefault(parent, []).append(run)
+        left[run] = len(parents)
+        if not parents:
+            ready.append(run)
+    failures = _run_all(cfg, root, todo, ready, (waits, left), jobs, show_progress, len(pending))
     if failures:
         raise AdvrecError(f"{len(failures)} of {len(pending)} runs failed:\n  " + "\n  ".join(failures))
 
 
-def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]], ready: list[tuple[str, int, int]],
-             waits: dict[tuple[str, int, int], list[tuple[str, int, int]]], jobs: int, show_progress: bool,
+def _needs(cfg: ExperimentConfig, dataset: str, seed: int, spec: Any) -> set[tuple[str, int, str]]:
+    """(dataset, seed, label) of the runs that must finish before this one."""
+    out = {(dataset, seed, ref) for ref in (spec.init, spec.params_from) if ref is not None}
+    if spec.tune and spec.tune_once and seed != cfg.seeds[0]:
+        out.add((dataset, cfg.seeds[0], spec.key))
+    return out
+
+
+def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]], ready: list[Run],
+             deps: tuple[dict[Run, list[Run]], dict[Run, int]], jobs: int, show_progress: bool,
              total: int) -> list[str]:
-    """Run ``ready`` runs, and the runs waiting on each once it succeeded; return the failures."""
+    """Run ``ready`` runs, and each waiting run once every run it needs succeeded; return the failures."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     cfg_json = cfg.model_dump(mode="json")
     failures: list[str] = []
+    waits, left = deps
 
-    def name(run: tuple[str, int, int]) -> str:
+    def name(run: Run) -> str:
         return f"{run[0]} {todo[run[2]][2].key} seed={run[1]}"
 
     with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=get_context("spawn")) as pool:
-        live: dict[Future[None], tuple[str, int, int]] = {}
+        live: dict[Future[None], Run] = {}
+        skipped: set[Run] = set()
 
-        def submit(runs: list[tuple[str, int, int]]) -> None:
+        def submit(runs: list[Run]) -> None:
             for run in runs:
                 d, s, k = run
                 live[pool.submit(_worker, cfg_json, str(root), d, s, todo[k][2].key, threads)] = run
+
+        def skip(failed: Run) -> None:  # every run that needs a failed run, and the runs that need those
+            for child in waits.pop(failed, []):
+                if child in skipped:
+                    continue
+                skipped.add(child)
+                same = todo[child[2]][2].key == todo[failed[2]][2].key
+                failures.append(f"{name(child)}: not run, " + ("its tuning run failed" if same else
+                                                                 f"{name(failed)} failed"))
+                bar.update(1)
+                skip(child)
 
         submit(ready)
         bar = tqdm(total=total, desc=f"{cfg.name} (pool of {jobs})", disable=not show_progress, unit="run")
@@ -79,12 +103,13 @@ def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]]
                 bar.update(1)
                 exc = fut.exception()
                 if exc is None:
-                    submit(waits.pop(run, []))
+                    for child in waits.pop(run, []):
+                        left[child] -= 1
+                        if not left[child] and child not in skipped:
+                            submit([child])
                     continue
                 failures.append(f"{name(run)}: {type(exc).__name__}: {exc}")
-                for child in waits.pop(run, []):
-                    failures.append(f"{name(child)}: not run, its tuning run failed")
-                    bar.update(1)
+                skip(run)
         bar.close()
     return failures
 

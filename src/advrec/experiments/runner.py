@@ -50,9 +50,8 @@ def run_experiment(
     order = {label: i for i, label in enumerate(run_order(cfg))}
     models = sorted(cfg.models, key=lambda m: order[m.key])  # init / params_from sources first
     todo = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in models]
-    if jobs > 1:  # runs that depend on another model's run stay for the sequential pass below
-        run_pool(cfg, root, [t for t in todo if t[2].init is None and t[2].params_from is None], jobs,
-                 show_progress)
+    if jobs > 1:  # runs that need another run are queued in the pool once it has finished
+        run_pool(cfg, root, todo, jobs, show_progress)
     runs: list[dict[str, Any]] = []
     per_user: dict[tuple[str, str, int], Vectors] = {}
     bar = tqdm(todo, desc=cfg.name, disable=not show_progress, unit="run")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from advrec.experiments.config import ExperimentConfig
+
+
+def match_names(patterns: str | list[str], names: list[str]) -> list[str]:
+    """The ``names`` matching any of ``patterns`` (exact names or shell patterns such as
+    ``"random-*"``), in the order of ``names``, each once."""
+    pats = [patterns] if isinstance(patterns, str) else list(patterns)
+    return [n for n in names if any(fnmatchcase(n, p) for p in pats)]
 
 
 def _unique(names: list[str], what: str) -> None:
@@ -31,7 +39,7 @@ def check_stages(cfg: ExperimentConfig) -> None:
         if earlier is not None and earlier not in evals[:i]:
             raise ValueError(f"evaluation {e.name!r}: of={earlier!r} must name an earlier evaluation")
         stage = e.params.get("stage")
-        if stage is not None and stage not in data:
+        if stage is not None and not match_names(stage, data):
             raise ValueError(f"evaluation {e.name!r}: stage={stage!r} is not a data stage ({data or 'none'})")
     labels = [m.key for m in cfg.models]
     for m in cfg.models:

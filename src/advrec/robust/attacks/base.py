@@ -3,7 +3,9 @@
 An attack is a data stage: it draws target items, asks its subclass for the fake profiles
 (:meth:`InjectionAttack.profiles`) and appends the fake users to the training part of the
 split (valid and test never change). The record names the fake users and the targets, so
-target-item metrics and detectors can be scored against the truth.
+target-item metrics and detectors can be scored against the truth, and gives the time the
+attack took to craft its profiles (``craft_seconds``: :meth:`InjectionAttack.profiles` only,
+not the draw of the targets).
 
 Encoding of ratings: on explicit data (values not all equal) a profile gives each target the
 highest value of the data and each filler a value chosen by the attack; on implicit data
@@ -12,9 +14,10 @@ highest value of the data and each filler a value chosen by the attack; on impli
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -70,7 +73,7 @@ class AttackData:
 class InjectionAttack(DataStage):
     """Base of the attacks that append fake users; subclasses implement :meth:`profiles`."""
 
-    params_class = InjectParams
+    params_class: ClassVar[type[StageParams]] = InjectParams
     params: InjectParams
 
     @abstractmethod
@@ -93,7 +96,9 @@ class InjectionAttack(DataStage):
         if p.filler > len(data.filler_pool()):
             raise ConfigError(f"data stage {self.name!r}: filler={p.filler} but only {len(data.filler_pool())} "
                               "non-target items have training data")
+        t0 = time.perf_counter()
         prof = self.profiles(data, rng)
+        craft = time.perf_counter() - t0
         new_ids = fake_ids(train.user_ids, n_fake)
         grown = split.grow(user_ids=new_ids)
         fake = records_like(grown.train, prof.users + split.n_users, prof.items, prof.values.astype(np.float32))
@@ -102,7 +107,7 @@ class InjectionAttack(DataStage):
             "kind": self.kind, "n_real_users": int(split.n_users), "n_fake_users": n_fake,
             "fake_user_ids": new_ids.tolist(), "records_added": len(fake),
             "targets": [plain(x) for x in train.item_ids[targets]], "target_index": targets.tolist(),
-            "implicit": data.implicit, "params": p.model_dump(mode="json"),
+            "implicit": data.implicit, "params": p.model_dump(mode="json"), "craft_seconds": round(craft, 4),
         }
         return out, record
 
