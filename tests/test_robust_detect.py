@@ -114,6 +114,8 @@ def test_supervised_training_never_sees_the_tested_attack(monkeypatch):
         return real_apply(self, split, seed)
 
     monkeypatch.setattr(InjectRandom, "apply", spy)
+    for kind in [k for k in ATTACKS if k != InjectRandom.kind]:  # two registered kinds: random and other
+        monkeypatch.delitem(ATTACKS, kind)
     monkeypatch.setitem(ATTACKS, InjectOther.kind, InjectOther)
     assert [k for k, _ in training_attacks("inject-random", 4)] == ["inject-other"]
     assert all(s != 4 for _, s in training_attacks("inject-other", 4, ["inject-random", "inject-other"], 3))
