@@ -120,7 +120,7 @@ class BPRMF(TorchRecommender):
 
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
         eps, reg_adv = self._perturbation(epoch)
-        adversarial = eps > 0 and reg_adv > 0
+        adversarial = reg_adv > 0
         if self.config.per_triple:
             return {"loss": self._kernel_epoch(generator, eps, reg_adv)}
         users, pos, neg = self._sampler.epoch_triples(generator)

@@ -91,15 +91,16 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
     ga = 0.0
     cu = 0.0  # delta_u = cu * (q_i - q_j)
     cq = 0.0  # delta_i = cq * p_u = -delta_j
-    if reg_adv > 0.0 and eps > 0.0 and gx != 0.0:
-        # the rows' gradients are gx (q_i - q_j), gx p_u and -gx p_u: normalised, with gx < 0
-        nd = 0.0
-        npu = 0.0
-        for f in range(d):
-            nd += (qi[f] - qj[f]) * (qi[f] - qj[f])
-            npu += pu[f] * pu[f]
-        cu = -eps / math.sqrt(nd) if nd > 0.0 else 0.0
-        cq = -eps / math.sqrt(npu) if npu > 0.0 else 0.0
+    if reg_adv > 0.0:
+        if eps > 0.0 and gx != 0.0:
+            # the rows' gradients are gx (q_i - q_j), gx p_u and -gx p_u: normalised, with gx < 0
+            nd = 0.0
+            npu = 0.0
+            for f in range(d):
+                nd += (qi[f] - qj[f]) * (qi[f] - qj[f])
+                npu += pu[f] * pu[f]
+            cu = -eps / math.sqrt(nd) if nd > 0.0 else 0.0
+            cq = -eps / math.sqrt(npu) if npu > 0.0 else 0.0
         xa = 0.0
         for f in range(d):
             diff = qi[f] - qj[f]
@@ -108,7 +109,7 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
         loss += reg_adv * la
         ga *= reg_adv
     r = 2.0 * l2
-    if ga == 0.0:  # plain BPR: the short update
+    if reg_adv == 0.0:  # plain BPR: the short update
         for f in range(d):
             p, a, c = pu[f], qi[f], qj[f]
             pu[f] = p - lr * (gx * (a - c) + r * p)
@@ -199,7 +200,8 @@ def sgd_epoch(
     lr, l2
         Step size of each triple and L2 weight of the per-triple loss.
     eps, reg_adv
-        APR perturbation size and weight of the adversarial loss; either 0 trains BPR.
+        APR perturbation size and weight of the adversarial loss; ``reg_adv = 0`` trains BPR
+        (``eps = 0`` leaves the adversarial loss equal to the BPR loss: BPR with a scaled loss).
     threads
         Parallel Hogwild chunks (capped by numba's thread count); above 1 the result is
         not bit-reproducible.
