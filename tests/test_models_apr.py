@@ -78,7 +78,7 @@ def test_apr_is_more_robust_to_embedding_noise(synthetic):
         noise = torch.randn(u.shape, generator=gen)
         noise = 0.5 * noise / noise.norm(dim=1, keepdim=True)
         clean, noisy = model.score_embeddings(u, i), model.score_embeddings(u + noise, i)
-        return float(((noisy - clean).abs().mean() / clean.std()))
+        return float((noisy - clean).abs().mean() / clean.std())
 
     assert drop(apr) < drop(bpr)
 

@@ -78,38 +78,42 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
     d = U.shape[1]
     pu, qi, qj = U[u], V[i], V[j]
     has_bias = b.shape[0] > 0
-    x = 0.0
+    adv = reg_adv > 0.0
+    x = 0.0  # p_u . (q_i - q_j)
     sq = 0.0
-    for f in range(d):
-        x += pu[f] * (qi[f] - qj[f])
-        sq += pu[f] * pu[f] + qi[f] * qi[f] + qj[f] * qj[f]
+    nd = 0.0  # |q_i - q_j|^2
+    npu = 0.0  # |p_u|^2
+    if adv:
+        for f in range(d):
+            diff = qi[f] - qj[f]
+            x += pu[f] * diff
+            sq += qi[f] * qi[f] + qj[f] * qj[f]
+            nd += diff * diff
+            npu += pu[f] * pu[f]
+        sq += npu
+    else:
+        for f in range(d):
+            x += pu[f] * (qi[f] - qj[f])
+            sq += pu[f] * pu[f] + qi[f] * qi[f] + qj[f] * qj[f]
     bi = b[i] if has_bias else 0.0
     bj = b[j] if has_bias else 0.0
-    x += bi - bj
-    loss, gx = _bpr_terms(x)  # gx = d softplus(-x) / dx < 0
+    loss, gx = _bpr_terms(x + bi - bj)  # gx = d softplus(-x) / dx < 0
     loss += l2 * (sq + bi * bi + bj * bj)
     ga = 0.0
     cu = 0.0  # delta_u = cu * (q_i - q_j)
     cq = 0.0  # delta_i = cq * p_u = -delta_j
-    if reg_adv > 0.0:
+    if adv:
         if eps > 0.0 and gx != 0.0:
             # the rows' gradients are gx (q_i - q_j), gx p_u and -gx p_u: normalised, with gx < 0
-            nd = 0.0
-            npu = 0.0
-            for f in range(d):
-                nd += (qi[f] - qj[f]) * (qi[f] - qj[f])
-                npu += pu[f] * pu[f]
             cu = -eps / math.sqrt(nd) if nd > 0.0 else 0.0
             cq = -eps / math.sqrt(npu) if npu > 0.0 else 0.0
-        xa = 0.0
-        for f in range(d):
-            diff = qi[f] - qj[f]
-            xa += (pu[f] + cu * diff) * (diff + 2.0 * cq * pu[f])
+        # (p_u + cu (q_i - q_j)) . (q_i - q_j + 2 cq p_u), expanded
+        xa = x + 2.0 * cq * npu + cu * nd + 2.0 * cu * cq * x
         la, ga = _bpr_terms(xa + bi - bj)
         loss += reg_adv * la
         ga *= reg_adv
     r = 2.0 * l2
-    if reg_adv == 0.0:  # plain BPR: the short update
+    if not adv:  # plain BPR: the short update
         for f in range(d):
             p, a, c = pu[f], qi[f], qj[f]
             pu[f] = p - lr * (gx * (a - c) + r * p)
