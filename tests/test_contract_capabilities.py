@@ -16,6 +16,7 @@ from advrec.models.base import CAPABILITIES
 #: small settings so every model fits the synthetic data in well under a second
 FAST: dict[str, dict] = {
     "bpr": {"epochs": 3, "factors": 8, "batch_size": 256},
+    "apr": {"epochs": 3, "pretrain_epochs": 1, "factors": 8, "optimizer": "sgd", "batch_size": 1, "lr": 0.05},
     "lightgcn": {"epochs": 3, "factors": 8, "batch_size": 256, "layers": 2},
     "irgan": {"epochs": 3, "pretrain_epochs": 2, "factors": 4},
     "multvae": {"epochs": 2, "dims": [16, 8], "batch_size": 32},

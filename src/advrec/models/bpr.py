@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, DataError
 from advrec.models.base import Recommender
+from advrec.models.bpr_kernel import sgd_epoch
 from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
@@ -33,6 +34,22 @@ class BPRConfig(TorchConfig):
     """Learn an item bias added to every score."""
     init_std: float = Field(0.1, gt=0)
     """Standard deviation of the normal initialisation of the embeddings."""
+    threads: int = Field(1, ge=1)
+    """Threads of the compiled per-triple kernel (``optimizer="sgd"``, ``batch_size=1``). 1 is
+    deterministic (same seed, same model); more run lock-free Hogwild updates, as Cornac does,
+    which are faster but not bit-reproducible."""
+
+    @model_validator(mode="after")
+    def _threads_need_kernel(self) -> BPRConfig:
+        if self.threads > 1 and not self.per_triple:
+            raise ValueError(f"threads={self.threads} needs the per-triple kernel: optimizer='sgd' and "
+                             f"batch_size=1 (got optimizer={self.optimizer!r}, batch_size={self.batch_size})")
+        return self
+
+    @property
+    def per_triple(self) -> bool:
+        """Whether training runs the compiled per-triple SGD kernel (:mod:`advrec.models.bpr_kernel`)."""
+        return self.optimizer == "sgd" and self.batch_size == 1
 
 
 class BPRMF(TorchRecommender):
@@ -45,8 +62,10 @@ class BPRMF(TorchRecommender):
         ln sigmoid(s(u, i) - s(u, j)) - l2 * (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2)
 
     Each epoch visits every training pair once, in random order. Gradients are
-    computed in closed form (no autograd) and applied by Adam or SGD, which makes
-    an epoch run at millions of triples per second on a laptop CPU.
+    computed in closed form (no autograd). ``optimizer="sgd"`` with ``batch_size=1``
+    (one SGD step per triple, as Cornac's BPR) runs a compiled kernel that samples
+    the negatives itself (:mod:`advrec.models.bpr_kernel`), on ``threads`` threads;
+    other settings apply the mean gradient of each mini-batch by Adam or SGD.
 
     TOML::
 
@@ -85,6 +104,9 @@ class BPRMF(TorchRecommender):
         for p in self._params():
             p.grad = torch.zeros_like(p)
         self._sampler = NegativeSampler(train.binary_csr)
+        s = self._sampler
+        ok = (s.n_negatives[s.pair_users] > 0).numpy()  # users with every item have no triple
+        self._pairs = (s.pair_users.numpy()[ok], s.pair_items.numpy()[ok])
 
     def _params(self) -> list[torch.nn.Parameter]:
         ps = [self.user_emb, self.item_emb]
@@ -97,6 +119,10 @@ class BPRMF(TorchRecommender):
         return out
 
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
+        eps, reg_adv = self._perturbation(epoch)
+        adversarial = reg_adv > 0
+        if self.config.per_triple:
+            return {"loss": self._kernel_epoch(generator, eps, reg_adv)}
         users, pos, neg = self._sampler.epoch_triples(generator)
         opt = self._optimizers["main"]
         bs = self.config.batch_size
@@ -105,8 +131,30 @@ class BPRMF(TorchRecommender):
             for start in range(0, len(users), bs):
                 u, i, j = users[start:start + bs], pos[start:start + bs], neg[start:start + bs]
                 total += self.batch_gradients(u, i, j) * len(u)
+                if adversarial:
+                    total += self._adversarial_gradients(u, i, j, eps, reg_adv) * len(u)
                 opt.step()
         return {"loss": float(total) / max(len(users), 1)}
+
+    def _kernel_epoch(self, generator: torch.Generator, eps: float, reg_adv: float) -> float:
+        """One epoch of the compiled per-triple SGD kernel, in place on the parameters."""
+        users, items = self._pairs
+        order = torch.randperm(len(users), generator=generator).numpy()
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        s, c = self._sampler, self.config
+        bias = None if self.item_bias is None else self.item_bias.detach().numpy()
+        return sgd_epoch(self.user_emb.detach().numpy(), self.item_emb.detach().numpy(), bias,
+                         s.indptr.numpy(), s.pair_items.numpy(), users, items, order, seed,
+                         c.lr, c.l2, eps, reg_adv, c.threads)
+
+    def _perturbation(self, epoch: int) -> tuple[float, float]:
+        """``(eps, reg_adv)`` of the adversarial (APR) term in 1-based ``epoch``; BPR has none."""
+        return 0.0, 0.0
+
+    def _adversarial_gradients(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, eps: float,
+                               reg_adv: float) -> torch.Tensor:
+        """Add the adversarial term's gradient of a mini-batch to ``.grad`` (models with one)."""
+        raise NotImplementedError
 
     def batch_gradients(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         """Write the gradient of the batch loss into ``.grad`` of every parameter.

@@ -27,6 +27,7 @@ MODELS: dict[str, str] = {
     "ease": "advrec.models.ease:EASE",
     "slim": "advrec.models.slim:SLIM",
     "bpr": "advrec.models.bpr:BPRMF",
+    "apr": "advrec.models.apr:APR",
     "lightgcn": "advrec.models.lightgcn:LightGCN",
     "multvae": "advrec.models.multvae:MultVAE",
     "cfgan": "advrec.models.cfgan:CFGAN",

@@ -1,0 +1,81 @@
+"""The compiled per-triple SGD kernel of BPR-MF / APR (``advrec.models.bpr_kernel``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advrec.errors import ConfigError
+from advrec.models import create
+from advrec.models.bpr_kernel import sgd_epoch
+
+KERNEL = {"optimizer": "sgd", "batch_size": 1, "lr": 0.05, "l2": 0.005, "factors": 8, "epochs": 3}
+
+
+def _one_triple_step(eps: float, reg_adv: float, lr: float = 0.1, l2: float = 0.01):
+    """One kernel step on the only triple of a 1-user, 2-item problem, and the autograd reference."""
+    rng = np.random.default_rng(7)
+    U = rng.normal(size=(1, 6)).astype(np.float32)
+    V = rng.normal(size=(2, 6)).astype(np.float32)
+    b = rng.normal(size=2).astype(np.float32)
+    ref = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (U, V, b)]
+    pu, qv, bv = ref
+    x = pu[0] @ (qv[0] - qv[1]) + bv[0] - bv[1]
+    loss = F.softplus(-x) + l2 * (pu.square().sum() + qv.square().sum() + bv.square().sum())
+    if reg_adv:
+        gu, gq = torch.autograd.grad(F.softplus(-x), [pu, qv], retain_graph=True)
+        du, dq = eps * F.normalize(gu, dim=1), eps * F.normalize(gq, dim=1)
+        xa = (pu[0] + du[0]) @ (qv[0] + dq[0] - qv[1] - dq[1]) + bv[0] - bv[1]
+        loss = loss + reg_adv * F.softplus(-xa)
+    loss.backward()
+    one = np.zeros(1, dtype=np.int64)
+    got = sgd_epoch(U, V, b, np.array([0, 1]), one, one, one, one, seed=3, lr=lr, l2=l2, eps=eps,
+                    reg_adv=reg_adv)
+    want = [(t - lr * t.grad).detach().numpy() for t in ref]
+    return got, float(loss.detach()), [U, V, b], want
+
+
+@pytest.mark.parametrize(("eps", "reg_adv"), [(0.0, 0.0), (0.5, 1.0), (0.3, 2.5)])
+def test_kernel_step_matches_autograd(eps, reg_adv):
+    got_loss, want_loss, got, want = _one_triple_step(eps, reg_adv)
+    assert got_loss == pytest.approx(want_loss, rel=1e-6)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_kernel_samples_only_negatives():
+    """Users with one negative item: with lr = 0 every triple's loss is that of this item."""
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(2, 4)).astype(np.float32)
+    V = rng.normal(size=(5, 4)).astype(np.float32)
+    indptr, indices = np.array([0, 4, 8]), np.array([0, 1, 2, 3, 0, 1, 2, 4])  # negatives: 4 and 3
+    users, items = np.repeat([0, 1], 4), indices.copy()
+    order = np.tile(np.arange(8), 50)
+    s = U.astype(np.float64) @ V.T.astype(np.float64)
+    want = np.mean(np.log1p(np.exp(-(s[users, items] - s[users, [4] * 4 + [3] * 4]))))
+    got = sgd_epoch(U, V, None, indptr, indices, users, items, order, seed=1, lr=0.0, l2=0.0)
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_same_seed_same_embeddings(synthetic):
+    a = create("bpr", **KERNEL, seed=4).fit(synthetic)
+    b = create("bpr", **KERNEL, seed=4).fit(synthetic)
+    c = create("bpr", **KERNEL, seed=5).fit(synthetic)
+    for x, y in zip(a.embeddings(), b.embeddings()):
+        assert torch.equal(x, y)
+    assert not torch.equal(a.embeddings()[0], c.embeddings()[0])
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+
+
+def test_hogwild_threads_train(synthetic):
+    one = create("bpr", **{**KERNEL, "epochs": 20}).fit(synthetic)
+    two = create("bpr", **{**KERNEL, "epochs": 20, "threads": 2}).fit(synthetic)
+    assert two.history[-1]["loss"] < 0.9 * two.history[0]["loss"]
+    assert two.history[-1]["loss"] == pytest.approx(one.history[-1]["loss"], rel=0.2)
+
+
+def test_threads_need_the_kernel():
+    with pytest.raises(ConfigError, match="threads=2 needs the per-triple kernel"):
+        create("bpr", threads=2)
