@@ -28,6 +28,7 @@ MODELS: dict[str, str] = {
     "slim": "advrec.models.slim:SLIM",
     "bpr": "advrec.models.bpr:BPRMF",
     "lightgcn": "advrec.models.lightgcn:LightGCN",
+    "apr-lightgcn": "advrec.models.apr_lightgcn:APRLightGCN",
     "multvae": "advrec.models.multvae:MultVAE",
     "cfgan": "advrec.models.cfgan:CFGAN",
     "irgan": "advrec.models.irgan:IRGAN",
