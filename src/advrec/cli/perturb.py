@@ -66,8 +66,8 @@ def rebuild_parts(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
         If the rebuilt parts differ from those the model was trained and tested on.
     """
     from advrec.cli.files import resolve_dataset
-    from advrec.data.datasets import REGISTRY
-    from advrec.experiments.pipeline import load_cached, resolve_split
+    from advrec.data.datasets import REGISTRY, load_dataset
+    from advrec.experiments.pipeline import resolve_split
 
     f = model_dir / RESULT_FILE
     if not f.is_file():
@@ -89,7 +89,7 @@ def rebuild_parts(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
     else:
         raise ModelFileError(f"{model_dir}: no {SOURCE_FILE} and {record.get('dataset')!r} is not a built-in "
                              "dataset, so its data cannot be found again; retrain it with 'advrec train --out'")
-    dataset = load_cached(ds) if isinstance(ds, str) else ds
+    dataset = load_dataset(ds) if isinstance(ds, str) else ds  # read afresh: the files may have changed
     split = resolve_split(dataset, spec, seed, need_valid=False)
     fit_data = split.train_full()
     sums = record.get("data", {})
