@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -37,3 +39,26 @@ def test_warm_start_from_lightgcn_save_and_load(synthetic, tmp_path):
     torch.testing.assert_close(loaded.score([0, 1]), frozen.score([0, 1]))
     with pytest.raises(CapabilityError, match="cannot start from a 'bpr'"):
         create("apr-lightgcn", **FAST).fit(synthetic, init=create("bpr", epochs=1).fit(synthetic))
+
+
+def test_experiment_warm_starts_apr_from_lightgcn_and_writes_the_perturb_evaluation(synthetic, tmp_path):
+    from advrec.experiments.config import ExperimentConfig
+    from advrec.experiments.runner import run_experiment
+    from advrec.experiments.runs import run_folder
+
+    data = tmp_path / "ratings.csv"
+    synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(data, index=False)
+    cfg = ExperimentConfig(
+        name="apr", datasets=[str(data)], seeds=[0], split="random:0.8", ks=[10],
+        evaluations=[{"name": "test", "kind": "ranking"},
+                     {"name": "fgsm", "kind": "perturb", "attack": "fgsm", "eps": 0.3}],
+        models=[{"name": "lightgcn", **FAST},
+                {"name": "apr-lightgcn", "init": "lightgcn", **FAST, "epochs": 2, "eps": 0.3}])
+    out = run_experiment(cfg, tmp_path / "out", show_progress=False)
+    runs = {r["model"]: r for r in out["runs"]}
+    assert runs["apr-lightgcn"]["init"]["model"] == "lightgcn"
+    for name in ("lightgcn", "apr-lightgcn"):
+        folder = run_folder(tmp_path / "out", str(data), name, 0)
+        record = json.loads((folder / "eval.fgsm.json").read_text())
+        assert record["metrics"] == record["perturbed"] and record["eps"] == 0.3
+        assert record["clean"]["ndcg@10"] == pytest.approx(runs[name]["evaluations"]["test"]["metrics"]["ndcg@10"])
