@@ -18,6 +18,7 @@ FAST: dict[str, dict] = {
     "bpr": {"epochs": 3, "factors": 8, "batch_size": 256},
     "apr": {"epochs": 3, "pretrain_epochs": 1, "factors": 8, "optimizer": "sgd", "batch_size": 1, "lr": 0.05},
     "lightgcn": {"epochs": 3, "factors": 8, "batch_size": 256, "layers": 2},
+    "apr-lightgcn": {"epochs": 3, "factors": 8, "batch_size": 256, "layers": 2, "pretrain_epochs": 1, "eps": 0.1},
     "irgan": {"epochs": 3, "pretrain_epochs": 2, "factors": 4},
     "multvae": {"epochs": 2, "dims": [16, 8], "batch_size": 32},
     "cfgan": {"epochs": 2, "g_hidden": [16], "d_hidden": [8], "mode": "user"},

@@ -21,6 +21,7 @@ FAST: dict[str, dict] = {
     "bpr": {"epochs": 4, "batch_size": 64},
     "apr": {"epochs": 4, "pretrain_epochs": 2, "optimizer": "sgd", "batch_size": 1, "lr": 0.05},
     "lightgcn": {"epochs": 4, "batch_size": 64},
+    "apr-lightgcn": {"epochs": 4, "batch_size": 64, "pretrain_epochs": 2},
     "irgan": {"epochs": 4, "pretrain_epochs": 2, "factors": 8, "batch_size": 16, "batch_size_d": 64},
     "cfgan": {"mode": "user", "epochs": 3, "g_hidden": [16], "d_hidden": [8], "batch_size": 16, "batch_size_d": 16},
 }
@@ -29,13 +30,14 @@ LEARN: dict[str, dict] = {
     "bpr": {"epochs": 40, "batch_size": 64, "lr": 0.02, "factors": 16},
     "apr": {"epochs": 40, "pretrain_epochs": 20, "optimizer": "sgd", "batch_size": 1, "lr": 0.05, "factors": 16},
     "lightgcn": {"epochs": 40, "batch_size": 64, "lr": 0.02, "factors": 16},
+    "apr-lightgcn": {"epochs": 40, "batch_size": 64, "lr": 0.02, "factors": 16, "pretrain_epochs": 20, "eps": 0.1},
     "irgan": {"epochs": 25, "pretrain_epochs": 25, "factors": 16, "batch_size_d": 64, "lr_pretrain": 0.02},
     "multvae": {"epochs": 20, "batch_size": 32, "dims": [32, 8], "lr": 0.01, "total_anneal_steps": 100},
 }
 #: models whose fold-in runs a training row through the same computation as ``score``
 EXACT = ("pop", "ease", "itemknn", "puresvd", "slim", "rp3beta", "multvae", "cfgan")
 #: models whose fold-in solves for a user vector with the item side fixed
-SOLVED = ("bpr", "apr", "lightgcn", "irgan")
+SOLVED = ("bpr", "apr", "lightgcn", "apr-lightgcn", "irgan")
 #: models whose fold-in reads the new users' side features instead of their history
 BY_FEATURES = ("grouppop",)
 FOLDS = [n for n in available() if "fold_in" in get_model_class(n).capabilities]
@@ -152,6 +154,7 @@ def test_empty_history_scores_the_item_bias(name):
     model = fitted(name)
     out = model.fold_in(sp.csr_matrix((1, model.n_items)))[0]
     bias = {"bpr": lambda m: m.item_bias, "apr": lambda m: m.item_bias, "lightgcn": lambda m: torch.zeros(m.n_items),
+            "apr-lightgcn": lambda m: torch.zeros(m.n_items),
             "irgan": lambda m: m.g_net.bias}[name](model)
     torch.testing.assert_close(out, bias.detach().float(), rtol=0, atol=0)
 

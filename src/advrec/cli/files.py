@@ -124,6 +124,7 @@ def tuning_summary(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def train_command(args: argparse.Namespace) -> int:
     """``advrec train MODEL (--data NAME | --train FILE --test FILE) ...``."""
+    from advrec.cli.perturb import save_source
     from advrec.experiments.pipeline import parse_assignments, train_and_evaluate
     from advrec.models.registry import get_model_class
     from advrec.utils.io import safe_name
@@ -139,6 +140,7 @@ def train_command(args: argparse.Namespace) -> int:
         fallback=True,  # without tuned defaults for this model and data: say so, fall back, stop early
     )
     rec = res.record
+    save_source(args, out)  # what `advrec perturb` reads to rebuild the split
     if args.json:
         keep = ("model", "dataset", "split", "seed", "hyperparameters", "defaults", "fit_seconds", "eval_seconds",
                 "metrics", "n_test_users", "out")

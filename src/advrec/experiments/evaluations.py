@@ -14,6 +14,10 @@ Kinds
     Hit ratio and NDCG@K of target items over the real users who have not interacted with them:
     the targets of a data stage (``stage = "NAME"``; names or patterns such as ``"attack-*"``
     measure, in each run, the matching stage that run applied) or given external ids (``items = [...]``).
+``perturb``
+    Full ranking on the test part before and after an FGSM / PGD / random perturbation of the
+    model's embeddings (:mod:`advrec.robust.perturb`); the summary is the perturbed one and
+    ``extra`` holds ``clean``, ``perturbed`` and ``relative_drop`` (positive for a loss).
 ``attribute``
     The per-user values of an earlier evaluation (``of``, default ``test``) grouped by a user
     attribute (``column``: gender, age, occupation ...): one summary value per group.
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from advrec.data.interactions import Interactions
 from advrec.data.splits import Split
@@ -214,7 +219,45 @@ class Attribute(Evaluation):
         return EvalOutput(res, {"groups": table.to_dict(orient="records")})
 
 
-EVALUATIONS: dict[str, type[Evaluation]] = {k.kind: k for k in (Ranking, TargetItems, Attribute)}
+class PerturbParams(StageParams):
+    """Parameters of :class:`Perturb` (see :func:`advrec.robust.perturb.embedding_perturbation`)."""
+
+    attack: Literal["fgsm", "pgd", "random"] = "fgsm"
+    eps: float = Field(0.5, ge=0)
+    """L2 budget of every user / item embedding row (APR's ``eps``)."""
+    steps: int = Field(10, ge=1)
+    """PGD steps (ignored by the other attacks)."""
+    alpha: float | None = Field(None, gt=0)
+    """PGD step size (default ``2.5 * eps / steps``)."""
+    target: Literal["both", "users", "items"] = "both"
+    ks: list[int] | None = None
+    """Cutoffs (default: the run's)."""
+    seed_offset: int = 0
+    """Added to the run's seed for the sampled negatives or the noise."""
+
+
+class Perturb(Evaluation):
+    """Test ranking before and after a perturbation of the model's embeddings."""
+
+    kind = "perturb"
+    params_class = PerturbParams
+    params: PerturbParams
+
+    def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
+        from advrec.robust.perturb import perturb_evaluate
+
+        p = self.params
+        if ctx.split.cold_users is not None or ctx.split.cold_items is not None:
+            raise ConfigError(f"evaluation {self.name!r} (perturb): needs a warm split, not {ctx.split.name!r}")
+        got = perturb_evaluate(model, ctx.fit_data, ctx.split.test, attack=p.attack, eps=p.eps, steps=p.steps,
+                               alpha=p.alpha, target=p.target, ks=tuple(p.ks or ctx.ks),
+                               seed=ctx.seed + p.seed_offset, show_progress=ctx.show_progress)
+        extra = got.to_dict()
+        extra.pop("n_users")
+        return EvalOutput(got.perturbed, extra)
+
+
+EVALUATIONS: dict[str, type[Evaluation]] = {k.kind: k for k in (Ranking, TargetItems, Attribute, Perturb)}
 
 
 def make_evaluation(name: str, kind: str, params: dict[str, Any]) -> Evaluation:

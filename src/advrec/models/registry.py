@@ -29,6 +29,7 @@ MODELS: dict[str, str] = {
     "bpr": "advrec.models.bpr:BPRMF",
     "apr": "advrec.models.apr:APR",
     "lightgcn": "advrec.models.lightgcn:LightGCN",
+    "apr-lightgcn": "advrec.models.apr_lightgcn:APRLightGCN",
     "multvae": "advrec.models.multvae:MultVAE",
     "cfgan": "advrec.models.cfgan:CFGAN",
     "irgan": "advrec.models.irgan:IRGAN",
