@@ -1,9 +1,10 @@
 """Poisoning (shilling) attacks as data stages; see :mod:`advrec.robust.attacks.base`."""
 
 from advrec.robust.attacks.base import AttackData, InjectionAttack, InjectParams, Profiles
+from advrec.robust.attacks.gan import InjectGAN
 from advrec.robust.attacks.heuristic import InjectRandom
 
 #: attack data stages by kind
-ATTACKS: dict[str, type[InjectionAttack]] = {c.kind: c for c in (InjectRandom,)}
+ATTACKS: dict[str, type[InjectionAttack]] = {c.kind: c for c in (InjectRandom, InjectGAN)}
 
-__all__ = ["ATTACKS", "AttackData", "InjectParams", "InjectRandom", "InjectionAttack", "Profiles"]
+__all__ = ["ATTACKS", "AttackData", "InjectGAN", "InjectParams", "InjectRandom", "InjectionAttack", "Profiles"]
