@@ -14,10 +14,13 @@ added at the top value. Two losses train it:
 * **adversarial** (with ``adversarial=True``): the non-saturating GAN loss against an MLP
   discriminator trained at the same time to tell real profiles from generated ones.
 
-Encoding: the surrogate sees binary profiles (which items a user has), since the victims rank
-items from interactions; the discriminator sees each profile's values divided by the top value
-(0 for items not in the profile), i.e. ratings on explicit data and a set of items on implicit
-data. The final profiles take each fake user's ``filler`` highest generator logits without noise.
+Encoding: the surrogate sees binary profiles (which items a user has, targets included), since
+the victims rank items from interactions; the discriminator sees each profile's values divided
+by the top value (0 for items not in the profile), i.e. ratings on explicit data and a set of
+items on implicit data, with the target columns left out for real and fake users alike (the
+generator cannot change them, so they would only hand the discriminator a feature the
+generator gets no useful gradient from). The final profiles take each fake user's ``filler``
+highest generator logits without noise.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class GANParams(InjectParams):
     """Real users (drawn by the seed) whose top-``top_k`` lists the attack loss looks at."""
     top_k: int = Field(20, ge=1)
     """List length ``K`` of the attack loss."""
-    adv_weight: float = Field(0.1, ge=0)
+    adv_weight: float = Field(0.01, ge=0)
     """Weight of the adversarial (fool the discriminator) term in the generator loss."""
     adversarial: bool = True
     """Train the discriminator and use the adversarial term (False: the ablation without)."""
@@ -109,7 +112,7 @@ class _Game:
         real_values = torch.from_numpy(train.csr.toarray()).float()
         self.real_bin = (real_values != 0).float()
         self.active = torch.from_numpy(train.active_users())
-        self.real_enc = real_values / data.top  # discriminator encoding of the real users
+        self.real_enc = real_values / data.top  # the encoding of profiles (0: not in the profile)
         levels = np.unique(train.values)
         self.levels = torch.from_numpy(levels).float() if 1 < len(levels) <= MAX_LEVELS else None
         templates = rng.choice(train.active_users(), data.n_fake, replace=data.n_fake > len(self.active))
@@ -123,6 +126,7 @@ class _Game:
         allowed[torch.from_numpy(data.filler_pool())] = True
         self.target_row = torch.zeros(n_items)
         self.target_row[torch.from_numpy(data.targets)] = 1.0
+        self.real_shown = self.real_enc * (1.0 - self.target_row)  # what the discriminator sees
         users = rng.permutation(train.active_users())[: p.surrogate_users]
         self.surrogate = RidgeSurrogate(self.real_bin, torch.from_numpy(np.sort(users)),
                                         torch.from_numpy(data.targets), p.surrogate_l2, p.top_k)
@@ -132,9 +136,11 @@ class _Game:
             self.d = ProfileDiscriminator(n_items, p.hidden)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=p.lr)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=p.d_lr)
+        with torch.no_grad():  # the untrained generator's profiles, for the record
+            self.initial = self.surrogate.loss(self.generate(noise=False)[0])
 
     def generate(self, noise: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(binary profiles for the surrogate, encoded profiles for the discriminator, values)."""
+        """(binary profiles for the surrogate, encoded fillers for the discriminator, values)."""
         logits, ratings = self.g(self.template, self.base)
         if noise:
             u = torch.rand(logits.shape, generator=self.gen).clamp(1e-10, 1.0 - 1e-7)
@@ -147,14 +153,13 @@ class _Game:
             values = data.low + (data.top - data.low) * ratings
             if self.levels is not None:
                 values = round_to_levels(values, self.levels)
-        binary = sel + self.target_row
-        encoded = sel * values / data.top + self.target_row
-        return binary, encoded, values
+        return sel + self.target_row, sel * values / data.top, values
 
     def real_batch(self) -> torch.Tensor:
-        """As many real users (drawn with replacement) as there are fake ones, encoded."""
+        """As many real users (drawn with replacement) as there are fake ones, encoded, without
+        the target columns."""
         rows = self.active[torch.randint(len(self.active), (self.data.n_fake,), generator=self.gen)]
-        return self.real_enc[rows]
+        return self.real_shown[rows]
 
     def train(self, name: str) -> dict[str, list[float]]:
         """Run the epochs; per-epoch attack loss, surrogate hit rate and discriminator stats."""
@@ -201,7 +206,8 @@ class _Game:
         acc = _accuracy(self.d(self.real_batch()), self.d(encoded)) if self.p.adversarial else None
         from_template = float((self.template.gather(1, torch.from_numpy(fill)) > 0).float().mean()) \
             if fill.size else None
-        return {"final_attack_loss": float(attack), "final_surrogate_hit": hit, "d_accuracy": acc,
+        return {"initial_attack_loss": float(self.initial[0]), "initial_surrogate_hit": self.initial[1],
+                "final_attack_loss": float(attack), "final_surrogate_hit": hit, "d_accuracy": acc,
                 "filler_from_template": from_template}
 
 

@@ -40,7 +40,7 @@ def straight_through_topk(logits: torch.Tensor, k: int, temperature: float) -> t
     thr = (0.5 * (kth + nxt)).detach()
     soft = torch.sigmoid((logits - thr[:, None]) / temperature)
     soft = torch.nan_to_num(soft, nan=0.0)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())  # exactly ``hard`` forward
 
 
 def round_to_levels(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
@@ -138,7 +138,7 @@ class RidgeSurrogate:
         users, masked = users[keep], masked[keep]
         xu = real[users]
         self.p = xu @ self.a_inv
-        self.l2, self.k, self.targets, self.masked = l2, k, targets, masked
+        self.users, self.l2, self.k, self.targets, self.masked = users, l2, k, targets, masked
         self.open = ~(xu[:, targets] > 0)  # (user, target) pairs the objective counts
 
     def scores(self, fake: torch.Tensor) -> torch.Tensor:
