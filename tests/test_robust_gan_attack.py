@@ -97,6 +97,12 @@ def test_registered_as_a_data_stage_with_checked_parameters():
         make_stage("g", "inject-gan", {"surrogate": "mf"})
 
 
+def test_a_list_longer_than_any_users_candidates_is_refused(synthetic):
+    stage = InjectGAN("big", {"fraction": 0.2, "filler": 3, "targets": 2, **FAST, "top_k": synthetic.n_items})
+    with pytest.raises(ConfigError, match=rf"'big'.*top_k={synthetic.n_items}"):
+        stage.apply(_split(synthetic), seed=0)
+
+
 def test_straight_through_topk_picks_exactly_k_and_passes_gradients():
     logits = torch.tensor([[0.1, 3.0, -1.0, 2.0, float("-inf")], [5.0, 4.0, 3.0, 2.0, 1.0]], requires_grad=True)
     sel = straight_through_topk(logits, 2, temperature=1.0)

@@ -35,6 +35,7 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from advrec.data.splits import Split
+from advrec.errors import ConfigError
 from advrec.gan.losses import bce_d_loss, nonsaturating_g_loss
 from advrec.robust.attacks.base import AttackData, InjectionAttack, InjectParams, Profiles, with_targets
 from advrec.robust.attacks.gan_parts import (
@@ -95,7 +96,10 @@ class InjectGAN(InjectionAttack):
 
     def profiles(self, data: AttackData, rng: np.random.Generator) -> Profiles:
         start = time.perf_counter()
-        game = _Game(data, self.params, rng)
+        try:
+            game = _Game(data, self.params, rng)
+        except ConfigError as exc:
+            raise ConfigError(f"data stage {self.name!r} ({self.kind}): {exc}") from None
         history = game.train(self.name)
         fill, values = game.final()
         self.report = {**game.summary(fill), "history": history, "craft_seconds": time.perf_counter() - start}

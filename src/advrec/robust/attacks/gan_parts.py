@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from advrec.errors import ConfigError
+
 
 def straight_through_topk(logits: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
     """Exactly ``k`` ones per row (the row's ``k`` largest logits) in the forward pass, with the
@@ -135,6 +137,8 @@ class RidgeSurrogate:
         masked = real[users] > 0
         masked[:, targets] = True  # competitors of the targets: unseen non-target items
         keep = (~masked).sum(1) >= k  # users with at least k competitors
+        if not bool(keep.any()):
+            raise ConfigError(f"top_k={k}: no real user has that many unseen non-target items")
         users, masked = users[keep], masked[keep]
         xu = real[users]
         self.p = xu @ self.a_inv
