@@ -90,6 +90,10 @@ class APR(BPRMF):
         c = self.config
         return c.pretrain_epochs if c.adversarial and self._init is None else 0
 
+    def _best_after(self) -> int:
+        """The plain pre-training epochs: the model returned was trained adversarially."""
+        return self._min_epochs()
+
     def _adversarial_gradients(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, eps: float,
                                reg_adv: float) -> torch.Tensor:
         """Add ``reg_adv`` times the batch-mean gradient of the adversarial loss to ``.grad``.

@@ -74,6 +74,10 @@ class APRLightGCN(LightGCN):
     def _min_epochs(self) -> int:
         return self.config.pretrain_epochs if self.config.adversarial else 0
 
+    def _best_after(self) -> int:
+        """The plain pre-training epochs: the model returned was trained adversarially."""
+        return self._min_epochs()
+
     def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         if not getattr(self, "_adv_on", False):
             return super()._batch_loss(u, i, j)
