@@ -28,6 +28,14 @@ def test_ablation_equals_bpr(params, synthetic):
     assert [h["loss"] for h in apr.history] == [h["loss"] for h in bpr.history]
 
 
+def test_best_epoch_is_an_adversarial_one(synthetic):
+    from advrec.data.splits import make_split
+
+    split = make_split(synthetic, "random:0.8", seed=0)
+    apr = create("apr", **{**BATCH, "epochs": 5}, pretrain_epochs=3, eval_every=1).fit(split.train, valid=split.valid)
+    assert apr.loop_result_.best_epoch > 3 and apr.selected_params() == {"epochs": apr.loop_result_.best_epoch}
+
+
 @pytest.mark.parametrize("params", [KERNEL, BATCH])
 def test_adversarial_term_changes_training(params, synthetic):
     bpr = create("bpr", **params).fit(synthetic)

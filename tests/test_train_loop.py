@@ -99,6 +99,16 @@ def test_early_stopping_restores_best_epoch():
     assert m.changed == 1
 
 
+def test_best_after_skips_a_pretraining_phase():
+    m = Toy()
+    scores = {1: 0.1, 2: 0.9, 3: 0.4, 4: 0.45, 5: 0.3, 6: 0.2}
+    res = train_loop(m, LoopSettings(epochs=6, patience=2, best_after=2), validate=scripted(scores))
+    # epoch 2 scores best but lies in the phase; the best of epochs 3.. is 4, patience runs from there
+    assert res.best_epoch == 4 and res.best_score == 0.45
+    assert res.stopped_early and res.last_epoch == 6
+    torch.testing.assert_close(m.w.detach(), m.snapshots[4], rtol=0, atol=0)
+
+
 def test_min_delta_and_eval_every():
     m = Toy()
     scores = {2: 0.5, 4: 0.52, 5: 0.8}

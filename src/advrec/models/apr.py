@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from advrec.data.interactions import Interactions
 from advrec.models.bpr import BPRMF, BPRConfig
@@ -15,18 +15,22 @@ if TYPE_CHECKING:
     import optuna
 
 
-class APRConfig(BPRConfig):
-    """Hyper-parameters of :class:`APR` (BPR-MF's plus the adversarial ones)."""
+class AdversarialFields(BaseModel):
+    """APR's hyper-parameters, shared by every model trained against embedding perturbations."""
 
     eps: float = Field(0.5, ge=0)
     """L2 size of the perturbation of each embedding row (paper: 0.5)."""
     reg_adv: float = Field(1.0, ge=0)
     """Weight of the BPR loss at the perturbed embeddings (paper: 1.0)."""
     adversarial: bool = True
-    """False: the ablation, the same schedule without the adversarial term (plain BPR-MF)."""
+    """False: the ablation, the same schedule without the adversarial term (the plain model)."""
     pretrain_epochs: int = Field(50, ge=0)
-    """Plain BPR epochs before the adversarial ones, counted in ``epochs``, when the fit does not
+    """Plain epochs before the adversarial ones, counted in ``epochs``, when the fit does not
     start from a fitted model (``init``); early stopping never stops during them."""
+
+
+class APRConfig(BPRConfig, AdversarialFields):
+    """Hyper-parameters of :class:`APR` (BPR-MF's plus :class:`AdversarialFields`)."""
 
 
 class APR(BPRMF):
@@ -85,6 +89,10 @@ class APR(BPRMF):
     def _min_epochs(self) -> int:
         c = self.config
         return c.pretrain_epochs if c.adversarial and self._init is None else 0
+
+    def _best_after(self) -> int:
+        """The plain pre-training epochs: the model returned was trained adversarially."""
+        return self._min_epochs()
 
     def _adversarial_gradients(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, eps: float,
                                reg_adv: float) -> torch.Tensor:

@@ -8,21 +8,16 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from advrec.models.apr import AdversarialFields
 from advrec.models.lightgcn import LightGCN, LightGCNConfig, propagate
 
 if TYPE_CHECKING:
     import optuna
 
 
-class APRLightGCNConfig(LightGCNConfig):
-    """Hyper-parameters of :class:`APRLightGCN` (LightGCN's plus APR's)."""
+class APRLightGCNConfig(LightGCNConfig, AdversarialFields):
+    """Hyper-parameters of :class:`APRLightGCN` (LightGCN's plus APR's, perturbing the ego embeddings)."""
 
-    eps: float = Field(0.5, ge=0)
-    """L2 norm of the adversarial perturbation of every ego embedding row (APR's epsilon)."""
-    reg_adv: float = Field(1.0, ge=0)
-    """Weight of the adversarial BPR loss (APR's lambda)."""
-    adversarial: bool = True
-    """Train with the adversarial term; False is the ablation (plain LightGCN)."""
     pretrain_epochs: int = Field(0, ge=0)
     """Epochs of plain LightGCN before the adversarial term starts (within ``epochs``); early
     stopping never stops before they are over. Or start from a fitted ``lightgcn`` (``init``)."""
@@ -78,6 +73,10 @@ class APRLightGCN(LightGCN):
 
     def _min_epochs(self) -> int:
         return self.config.pretrain_epochs if self.config.adversarial else 0
+
+    def _best_after(self) -> int:
+        """The plain pre-training epochs: the model returned was trained adversarially."""
+        return self._min_epochs()
 
     def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         if not getattr(self, "_adv_on", False):

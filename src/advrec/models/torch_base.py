@@ -171,6 +171,7 @@ class TorchRecommender(Recommender):
             fingerprint=self._fingerprint(train, valid),
             same_run=lambda saved: self._same_run(saved, train, valid),
             min_epochs=self._min_epochs(),
+            best_after=self._best_after(),
         )
         validate = None if valid is None else (self._validator_override or self._validator(train, valid))
         self.loop_result_ = train_loop(self, settings, validate, callbacks)
@@ -203,6 +204,10 @@ class TorchRecommender(Recommender):
 
     def _min_epochs(self) -> int:
         """Epochs before which early stopping may not stop (default 0: any time)."""
+        return 0
+
+    def _best_after(self) -> int:
+        """Epochs whose evaluations may not be chosen as the best weights (default 0: none)."""
         return 0
 
     def _validator(self, train: Interactions, valid: Interactions) -> Validator:

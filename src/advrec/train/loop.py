@@ -101,6 +101,9 @@ class LoopSettings:
     min_epochs
         Never stop early before this epoch (e.g. the end of a pre-training phase);
         evaluations before it still count for the best weights.
+    best_after
+        Evaluations at or before this epoch count neither for the best weights nor for early
+        stopping (e.g. a pre-training phase the model must leave, as APR's plain BPR epochs).
     """
 
     epochs: int
@@ -115,6 +118,7 @@ class LoopSettings:
     show_progress: bool = False
     fingerprint: dict[str, Any] | None = None
     min_epochs: int = 0
+    best_after: int = 0
     same_run: Callable[[dict[str, Any] | None], bool] | None = None
 
 
@@ -206,7 +210,9 @@ def train_loop(
             if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
                 score = float(validate(model))
                 logs[metric_key] = score
-                if st["best"] is None or score > st["best"] + settings.min_delta:
+                if epoch <= settings.best_after:
+                    pass
+                elif st["best"] is None or score > st["best"] + settings.min_delta:
                     st.update(best=score, best_epoch=epoch, bad=0)
                     best = {k: v.detach().clone() for k, v in live.items()}
                 else:
