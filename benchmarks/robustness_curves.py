@@ -150,8 +150,9 @@ def clean_table(root: Path, dataset: str, labels: list[str], pairs: dict[str, st
     return out
 
 
-def plot(summary: pd.DataFrame, dataset: str, metric: str, path: Path) -> Path:
-    """Relative drop (%) against eps: one colour per model, adversarial attacks solid, random dashed."""
+def plot(summary: pd.DataFrame, dataset: str, metric: str, path: Path, labels: list[str] | None = None) -> Path:
+    """Relative drop (%) against eps: one colour per model (in ``labels`` order), adversarial attacks solid,
+    random dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,7 +161,7 @@ def plot(summary: pd.DataFrame, dataset: str, metric: str, path: Path) -> Path:
     data = summary[summary.dataset == dataset]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for n, label in enumerate(dict.fromkeys(data.label)):
+    for n, label in enumerate(labels or list(dict.fromkeys(data.label))):
         for attack, grp in data[data.label == label].groupby("attack", sort=False):
             grp = grp.sort_values("eps")
             ax.errorbar(grp.eps, 100 * grp["mean"], yerr=100 * grp["std"], capsize=3, marker="o",
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> str:
     clean = clean_table(args.root, dataset, labels, pairs, args.clean, metrics)
     link = None
     if args.png is not None:
-        plot(summary, dataset, args.metric, args.png)
+        plot(summary, dataset, args.metric, args.png, labels)
         base = Path.cwd() if args.md is None else args.md.resolve().parent
         link = os.path.relpath(args.png.resolve(), base)
     text = to_markdown(args.root, dataset, args.metric, labels, pairs, clean, summary, rat, link, metrics, argv)
