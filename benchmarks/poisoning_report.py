@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +268,7 @@ def render_gains(gains: pd.DataFrame, k: int) -> list[str]:
         lines += [f"### {dataset}, {pool} targets: detail", ""]
         rows = [[r.victim, r.attack, r.budget, _f(r.hr_clean), _f(r.hr_attacked), f"{_f(r.gain)}{_mark(r.p_t, r.p_w)}",
                  _f(r.ndcg_clean), _f(r.ndcg_attacked), _pct(r.ndcg_change), _f(r.craft_s, 3), str(r.seeds)]
-                for r in g.sort_values(["victim", "order", "attack"]).itertuples()]
+                for r in g.sort_values(["rank", "order", "attack"]).itertuples()]
         lines += _table(["victim", "attack", "budget", f"HR@{k} clean", f"HR@{k} attacked", "gain (tests over seeds)",
                          f"NDCG@{k} clean", f"NDCG@{k} attacked", "change", "craft s", "seeds"], rows)
     return lines
@@ -290,7 +292,8 @@ def render_defences(defs: pd.DataFrame, check: pd.DataFrame, det: pd.DataFrame, 
               (f"Passes when every attack with a positive gain has its gain at least halved and every cost is "
                f"at most {max_cost:.0%}; a victim no attack lifts (no positive gain) cannot pass."), ""]
     lines += _table(["dataset", "defence", "victim", "attacks", "with gain", "halved", "max cost", "passes"],
-                    [[r.dataset, r.defence, r.victim, str(r.attacks), str(r.with_gain), "yes" if r.halved else "no",
+                    [[r.dataset, r.defence, r.victim, str(r.attacks), str(r.with_gain),
+                      ("yes" if r.halved else "no") if r.with_gain else "n/a (no gain)",
                       _pct(r.max_cost), "**yes**" if r.passes else "no"] for r in check.itertuples()])
     if not det.empty:
         lines += ["## Detection", "", "Precision / recall / F1 of the flagged users, mean ± std over seeds.", ""]
@@ -322,6 +325,11 @@ def report(cfg: ExperimentConfig, root: Path, *, k: int = 20, budget: str = "3%"
     definitions = (__doc__ or "").split("\n\n", 2)[2].split("Runs the experiment")[0].strip()
     lines += [(f"Experiment `{cfg.name}`, datasets {cfg.datasets}, seeds {cfg.seeds}, split {cfg.split}; "
                f"runs read from `{root}`."), "", definitions, ""]
+    done = root / "results.json"
+    if done.is_file():
+        res = json.loads(done.read_text(encoding="utf-8"))
+        lines += [(f"Last `advrec run`: `{res.get('command')}`, {res.get('wall_seconds', float('nan')):.0f} s wall "
+                   f"(finished runs reused) on {res.get('versions', {}).get('machine', 'an unrecorded machine')}."), ""]
     if missing:
         lines += [f"**Missing runs ({len(missing)})**, left out of every mean below:", "",
                   *(f"- {m}" for m in _compress(missing)), ""]
@@ -350,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     cfg = load_experiment(args.experiment)
     root = Path(args.runs or cfg.output or Path("runs") / cfg.name)
-    command = "python benchmarks/poisoning_report.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    command = shlex.join(["python", "benchmarks/poisoning_report.py", *(argv if argv is not None else sys.argv[1:])])
     text = report(cfg, root, k=args.k, budget=args.budget, max_cost=args.max_cost, title=args.title, command=command)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
