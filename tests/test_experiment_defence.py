@@ -166,6 +166,9 @@ def test_the_defence_benchmarks_pair_every_attack_with_each_defence(name):
                 p, a = stages[m.data[-1]].params, stages[m.data[0]].params
                 if defence == "pca-varselect" and len(m.data) == 2:  # flags the attack's share
                     assert (p.get("fraction"), p.get("n_flag")) == (a.get("fraction"), a.get("n_fake"))
-                assert p.get("train_attacks") is None and m.params_from == v
-    assert len([m for m in cfg.models if m.name == "apr" and m.data]) == len(attacks)
+                assert m.params_from == v
+                # the supervised detector never trains on the GAN attack nor (checked by the stage) the tested kind
+                assert "inject-gan" not in (p.get("train_attacks") or ["inject-random"])
+    assert len([m for m in cfg.models if m.name == "apr" and len(m.data) == 1 and m.data[0] in stages
+                and stages[m.data[0]].kind.startswith("inject-")]) == len(attacks)
     assert json.dumps(cfg.model_dump(mode="json"))  # serialisable for the worker pool
