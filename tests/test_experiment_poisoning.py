@@ -94,11 +94,15 @@ def test_the_poisoning_benchmark_is_a_valid_experiment():
     victims = ["pop", "itemknn", "ease", "bpr", "lightgcn"]
     stages = [d.name for d in cfg.data]
     kinds = {d.kind for d in cfg.data}
-    assert kinds == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular"}
-    assert len(stages) == 16 and all(d.params["filler"] == 36 for d in cfg.data)
+    assert kinds == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular", "inject-gan"}
+    assert len(stages) == 20 and all(d.params["filler"] == 36 for d in cfg.data)
     assert sorted(d.params.get("fraction", d.params.get("n_fake")) for d in cfg.data) == \
-        sorted([0.01, 0.03, 0.05, 50] * 4)
-    assert [m.key for m in cfg.models] == [x for v in victims for x in [v, *(f"{v}@{s}" for s in stages)]]
+        sorted([0.01, 0.03, 0.05, 50] * 5)
+
+    def refits(victim: str) -> list[str]:
+        return [s for s in stages if victim != "lightgcn" or s.endswith("-0.03")]
+
+    assert [m.key for m in cfg.models] == [x for v in victims for x in [v, *(f"{v}@{s}" for s in refits(v))]]
     assert all(m.params_from == m.name for m in cfg.models if m.data)
     assert np.all([e.kind for e in cfg.evaluations] == ["ranking", "target-items"])
 
@@ -123,3 +127,29 @@ def test_victim_refits_run_in_the_pool_after_their_clean_fit_and_not_after_a_fai
         f = run_folder(tmp_path / "par", cfg.datasets[0], label, 0) / "result.json"
         run = json.loads(f.read_text())
         assert run["evaluations"]["targets"]["metrics"] == clean["evaluations"]["targets"]["metrics"]
+
+
+def test_stage_cache_crafts_an_attack_once(tmp_path, monkeypatch):
+    from conftest import make_synthetic
+
+    from advrec.data.splits import make_split
+    from advrec.experiments.data_stages import apply_stages, make_stage
+    from advrec.robust.attacks import InjectRandom
+
+    calls = []
+    real = InjectRandom.profiles
+
+    def counting(self, data, rng):
+        calls.append(self.name)
+        return real(self, data, rng)
+
+    monkeypatch.setattr(InjectRandom, "profiles", counting)
+    split = make_split(make_synthetic(), "random:0.8", seed=0)
+    stage = make_stage("poison", "inject-random", {"fraction": 0.1, "filler": 5})
+    first, rec1 = apply_stages(split, [stage], 3, cache=tmp_path)
+    again, rec2 = apply_stages(split, [stage], 3, cache=tmp_path)
+    other, _ = apply_stages(split, [stage], 4, cache=tmp_path)  # another seed: crafted anew
+    assert calls == ["poison", "poison"]
+    assert again.train.checksum() == first.train.checksum() and again.n_users == first.n_users
+    assert rec2[0]["cached"] and rec2[0]["fake_user_ids"] == rec1[0]["fake_user_ids"]
+    assert other.train.checksum() != first.train.checksum()

@@ -47,6 +47,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+EACH = "{each}"
+"""In a model's ``data``: where each stage matched by its ``each_data`` goes."""
+
+
 class ModelSpec(BaseModel):
     """One model of an experiment: its registry name, a label, and hyper-parameters."""
 
@@ -70,7 +74,9 @@ class ModelSpec(BaseModel):
     each_data: list[str] = Field(default_factory=list)
     """Data-stage names or patterns (``"random-*"``, ``"*"``): the experiment expands this entry
     into one model per matching stage (in ``[[data]]`` order), labelled ``<label>@<stage>``, with
-    that stage added to its ``data`` (e.g. one victim refit per attack and budget)."""
+    that stage put into its ``data`` (e.g. one victim refit per attack and budget): in place of
+    the entry ``"{each}"`` when ``data`` has one (``data = ["{each}", "defend"]``: each attack,
+    then a defence that reads its record), else appended."""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -166,17 +172,21 @@ class ExperimentConfig(BaseModel):
         for m in raw["models"]:
             spec = m.model_dump() if isinstance(m, ModelSpec) else m
             patterns = spec.get("each_data") if isinstance(spec, dict) else None
+            data = list(spec.get("data") or []) if isinstance(spec, dict) else []
+            base = spec.get("label") or spec.get("name") if isinstance(spec, dict) else None
+            if data.count(EACH) > (1 if patterns else 0):
+                raise ValueError(f"model {base!r}: data may hold {EACH!r} once, and only with each_data "
+                                 f"(the place of each matched stage); got data={data}")
             if not patterns:
                 models.append(m)
                 continue
-            base = spec.get("label") or spec.get("name")
             matched = match_names(patterns, [s for s in stages if isinstance(s, str)])
             if not matched:
                 raise ValueError(f"model {base!r}: each_data={patterns} matches no data stage "
                                  f"(have {stages or 'none'})")
             for name in matched:
-                models.append({**spec, "label": f"{base}@{name}", "data": [*spec.get("data", []), name],
-                               "each_data": []})
+                placed = [name if d == EACH else d for d in data] if EACH in data else [*data, name]
+                models.append({**spec, "label": f"{base}@{name}", "data": placed, "each_data": []})
         return {**raw, "models": models}
 
     @model_validator(mode="after")

@@ -16,9 +16,13 @@ or down-weight them; they read the records of the earlier stages (:meth:`DataSta
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 from advrec.data.splits import Split
+from advrec.errors import AdvrecError
 from advrec.experiments.stage_base import (
     DataStage,
     Registered,
@@ -30,6 +34,7 @@ from advrec.experiments.stage_base import (
 )
 from advrec.robust.attacks import ATTACKS, InjectParams, InjectRandom
 from advrec.robust.detect import DEFENCES
+from advrec.utils.io import atomic_write_json
 
 DATA_STAGES: dict[str, type[DataStage]] = {**ATTACKS, **DEFENCES}
 
@@ -39,13 +44,62 @@ def make_stage(name: str, kind: str, params: dict[str, Any]) -> DataStage:
     return build_registered(DATA_STAGES, "data stage", name, kind, params)
 
 
-def apply_stages(split: Split, stages: list[DataStage], seed: int) -> tuple[Split, list[dict[str, Any]]]:
-    """Apply ``stages`` in order; each record also gets the stage's name and the new train checksum."""
-    records = []
+def apply_stages(split: Split, stages: list[DataStage], seed: int,
+                 cache: Path | None = None) -> tuple[Split, list[dict[str, Any]]]:
+    """Apply ``stages`` in order; each record also gets the stage's name and the new train checksum.
+
+    With ``cache``, each stage's output split and record are kept under ``cache/<key>``, where the
+    key hashes the input split's checksums, the stages so far (kind, name, parameters) and the
+    seed: runs of an experiment that apply the same stages to the same data (one attack for
+    several victims) craft it once. A reused record says ``"cached": true``.
+    """
+    records: list[dict[str, Any]] = []
+    key = _split_key(split) if cache is not None else ""
     for stage in stages:
+        entry = None
+        if cache is not None:
+            key = _digest([key, stage.kind, stage.name, stage.params.model_dump(mode="json"), int(seed)])
+            entry = cache / key
+            hit = _read_cached(entry)
+            if hit is not None:
+                split, record = hit
+                records.append(record)
+                continue
         split, record = stage.apply_after(split, seed, records)
-        records.append({"name": stage.name, **record, "train_sha256": split.train.checksum()})
+        record = {"name": stage.name, **record, "train_sha256": split.train.checksum()}
+        records.append(record)
+        if entry is not None:
+            _write_cached(entry, split, record)
     return split, records
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _split_key(split: Split) -> str:
+    parts = [split.name, split.train.checksum(), split.test.checksum()]
+    return _digest(parts + ([split.valid.checksum()] if split.valid is not None else []))
+
+
+def _read_cached(entry: Path) -> tuple[Split, dict[str, Any]] | None:
+    from advrec.data.splits.storage import load_split
+
+    try:
+        record = json.loads((entry / "record.json").read_text(encoding="utf-8"))
+        return load_split(entry / "split"), {**record, "cached": True}
+    except (OSError, ValueError, AdvrecError):
+        return None  # absent or unreadable: computed again (and written again)
+
+
+def _write_cached(entry: Path, split: Split, record: dict[str, Any]) -> None:
+    from advrec.data.splits.storage import save_split
+
+    try:
+        save_split(split, entry / "split")
+        atomic_write_json(entry / "record.json", record)  # written last: its presence marks a whole entry
+    except (OSError, AdvrecError):
+        pass  # a cache that cannot be written only costs time
 
 
 __all__ = ["DATA_STAGES", "DataStage", "InjectParams", "InjectRandom", "Registered", "StageParams",

@@ -93,6 +93,7 @@ def train_and_evaluate(
     init: Recommender | None = None,
     evaluations: Sequence[Evaluation] | None = None,
     fallback: bool = False,
+    stage_cache: str | Path | None = None,
 ) -> RunResult:
     """One run: data stages -> (tune) -> fit -> evaluations -> record; each stage resumable.
 
@@ -125,6 +126,9 @@ def train_and_evaluate(
     fallback
         Without tuned defaults for ``model`` on the dataset: say so on stderr, use the model's
         fallback defaults and stop iterative fits early (:mod:`advrec.experiments.fallback`).
+    stage_cache
+        A folder where data stages keep their outputs for other runs on the same data and seed
+        (:func:`~advrec.experiments.data_stages.apply_stages`); None computes them every time.
     """
     get_model_class(model)
     ds = load_cached(dataset) if isinstance(dataset, str) else dataset
@@ -132,7 +136,8 @@ def train_and_evaluate(
     if plan.notice:
         print(plan.notice, file=sys.stderr)
     need_valid = bool(tune_trials) or plan.early_stop
-    sp, data_records = apply_stages(resolve_split(ds, split, seed, need_valid=need_valid), list(stages), seed)
+    sp, data_records = apply_stages(resolve_split(ds, split, seed, need_valid=need_valid), list(stages), seed,
+                                    cache=None if stage_cache is None else Path(stage_cache))
     out_dir = None if out is None else Path(out)
     if out_dir is not None and data_records:
         atomic_write_json(out_dir / "data.json", data_records)

@@ -57,6 +57,7 @@ def fresh_run(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
         tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
         checkpoints=ckpt, checkpoint_every=cfg.checkpoint_every or 1,
         stages=stages, other_stages=others, init=init, evaluations=evaluations,
+        stage_cache=root / "_stages",  # an attack is crafted once per dataset and seed, not per victim
     )
     if tuned_on is not None:
         res.record.update(tuned_on)

@@ -11,8 +11,10 @@ with ``x = p_u . (q_i - q_j) + b_i - b_j``. ``x_adv`` is ``x`` at the embeddings
 moved by the APR perturbation (He et al., SIGIR 2018) of this triple: each
 embedding row involved moves by ``eps`` times the L2-normalised gradient of
 ``softplus(-x)`` with respect to that row, held constant in the update. All
-gradients are in closed form; the step reads the old values of the triple's
-rows and writes them back once.
+gradients are in closed form, in float32 like the embeddings (mixing in float64
+scalars would convert every element); the step reads the old values of the
+triple's rows and writes them back once. The epoch's pairs are gathered in
+order before the loop, so the kernel reads them sequentially.
 
 With ``threads == 1`` the epoch is a plain loop and the result is a function of
 the inputs (bit-reproducible). With more threads the order is cut into one chunk
@@ -29,12 +31,15 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["sgd_epoch"]
+__all__ = ["LOSS_STRIDE", "sgd_epoch"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2 ** -53
+#: the epoch's loss is the mean over every LOSS_STRIDE-th triple of each chunk (an unbiased
+#: sample: the triples come in random order); the exact mean would cost ~15 % of an epoch
+LOSS_STRIDE = 8
 
 
 @njit(inline="always")
@@ -63,26 +68,31 @@ def _contains(indices: np.ndarray, lo: int, hi: int, j: int) -> bool:  # pragma:
 
 
 @njit(inline="always")
-def _bpr_terms(x: float) -> tuple[float, float]:  # pragma: no cover - compiled
-    """``softplus(-x)`` and its derivative ``-sigmoid(-x)``, from one exponential."""
+def _bpr_terms(x: float, want: bool) -> tuple[float, float]:  # pragma: no cover - compiled
+    """``softplus(-x)`` (0 unless ``want``) and its derivative ``-sigmoid(-x)``, from one exponential."""
     e = math.exp(-abs(x))
     if x >= 0:
-        return math.log1p(e), -e / (1.0 + e)
-    return -x + math.log1p(e), -1.0 / (1.0 + e)
+        return (math.log1p(e) if want else 0.0), -e / (1.0 + e)
+    return (-x + math.log1p(e) if want else 0.0), -1.0 / (1.0 + e)
 
 
 @njit(fastmath=True, inline="always")
 def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, lr: float, l2: float,
-          eps: float, reg_adv: float) -> float:  # pragma: no cover - compiled
-    """One SGD step on triple ``(u, i, j)``; returns the triple's loss before the step."""
+          eps: float, reg_adv: float, want: bool) -> float:  # pragma: no cover - compiled
+    """One SGD step on triple ``(u, i, j)``; returns the triple's loss before the step if
+    ``want`` (else 0: the loss costs a logarithm and three squared norms)."""
     d = U.shape[1]
+    lr = np.float32(lr)
+    l2 = np.float32(l2)
+    eps = np.float32(eps)
+    reg_adv = np.float32(reg_adv)
     pu, qi, qj = U[u], V[i], V[j]
     has_bias = b.shape[0] > 0
     adv = reg_adv > 0.0
-    x = 0.0  # p_u . (q_i - q_j)
-    sq = 0.0
-    nd = 0.0  # |q_i - q_j|^2
-    npu = 0.0  # |p_u|^2
+    x = np.float32(0.0)  # p_u . (q_i - q_j)
+    sq = np.float32(0.0)
+    nd = np.float32(0.0)  # |q_i - q_j|^2
+    npu = np.float32(0.0)  # |p_u|^2
     if adv:
         for f in range(d):
             diff = qi[f] - qj[f]
@@ -91,17 +101,21 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
             nd += diff * diff
             npu += pu[f] * pu[f]
         sq += npu
-    else:
+    elif want:
         for f in range(d):
             x += pu[f] * (qi[f] - qj[f])
             sq += pu[f] * pu[f] + qi[f] * qi[f] + qj[f] * qj[f]
-    bi = b[i] if has_bias else 0.0
-    bj = b[j] if has_bias else 0.0
-    loss, gx = _bpr_terms(x + bi - bj)  # gx = d softplus(-x) / dx < 0
+    else:
+        for f in range(d):
+            x += pu[f] * (qi[f] - qj[f])
+    bi = b[i] if has_bias else np.float32(0.0)
+    bj = b[j] if has_bias else np.float32(0.0)
+    loss, gx64 = _bpr_terms(x + bi - bj, want)
+    gx = np.float32(gx64)  # gx = d softplus(-x) / dx < 0
     loss += l2 * (sq + bi * bi + bj * bj)
-    ga = 0.0
-    cu = 0.0  # delta_u = cu * (q_i - q_j)
-    cq = 0.0  # delta_i = cq * p_u = -delta_j
+    ga = np.float32(0.0)
+    cu = np.float32(0.0)  # delta_u = cu * (q_i - q_j)
+    cq = np.float32(0.0)  # delta_i = cq * p_u = -delta_j
     if adv:
         if eps > 0.0 and gx != 0.0:
             # the rows' gradients are gx (q_i - q_j), gx p_u and -gx p_u: normalised, with gx < 0
@@ -109,10 +123,11 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
             cq = -eps / math.sqrt(npu) if npu > 0.0 else 0.0
         # (p_u + cu (q_i - q_j)) . (q_i - q_j + 2 cq p_u), expanded
         xa = x + 2.0 * cq * npu + cu * nd + 2.0 * cu * cq * x
-        la, ga = _bpr_terms(xa + bi - bj)
+        la, ga64 = _bpr_terms(xa + bi - bj, want)
+        ga = np.float32(ga64)
         loss += reg_adv * la
         ga *= reg_adv
-    r = 2.0 * l2
+    r = np.float32(2.0) * l2
     if not adv:  # plain BPR: the short update
         for f in range(d):
             p, a, c = pu[f], qi[f], qj[f]
@@ -135,35 +150,38 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
 
 @njit(fastmath=True, nogil=True, cache=True)
 def _run(U: np.ndarray, V: np.ndarray, b: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-         users: np.ndarray, items: np.ndarray, order: np.ndarray, start: int, stop: int, seed: np.uint64,
+         users: np.ndarray, items: np.ndarray, start: int, stop: int, seed: np.uint64,
          lr: float, l2: float, eps: float, reg_adv: float) -> float:  # pragma: no cover - compiled
-    """Triples ``order[start:stop]`` in sequence; the sum of their losses."""
+    """Triples ``start:stop`` of ``users`` / ``items`` in sequence; the sum of the losses of every
+    :data:`LOSS_STRIDE`-th triple (the first included)."""
     n_items = V.shape[0]
     state = seed
     total = 0.0
     for k in range(start, stop):
-        p = order[k]
-        u = users[p]
+        want = (k - start) % LOSS_STRIDE == 0
+        u = users[k]
         lo, hi = indptr[u], indptr[u + 1]
         while True:
             state, z = _splitmix(state)
             j = int((z >> np.uint64(11)) * _TO_UNIT * n_items)
             if not _contains(indices, lo, hi, j):
                 break
-        total += _step(U, V, b, u, items[p], j, lr, l2, eps, reg_adv)
+        loss = _step(U, V, b, u, items[k], j, lr, l2, eps, reg_adv, want)
+        if want:
+            total += loss
     return total
 
 
 @njit(fastmath=True, nogil=True, parallel=True, cache=True)
 def _run_hogwild(U: np.ndarray, V: np.ndarray, b: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-                 users: np.ndarray, items: np.ndarray, order: np.ndarray, n_chunks: int, seed: np.uint64,
+                 users: np.ndarray, items: np.ndarray, n_chunks: int, seed: np.uint64,
                  lr: float, l2: float, eps: float, reg_adv: float) -> float:  # pragma: no cover - compiled
-    """:func:`_run` on ``n_chunks`` slices of ``order`` at once, lock-free."""
+    """:func:`_run` on ``n_chunks`` slices of the triples at once, lock-free."""
     totals = np.zeros(n_chunks)
-    n = order.shape[0]
+    n = users.shape[0]
     for c in prange(n_chunks):
         s = seed + np.uint64(c) * _MIX1
-        totals[c] = _run(U, V, b, indptr, indices, users, items, order, c * n // n_chunks,
+        totals[c] = _run(U, V, b, indptr, indices, users, items, c * n // n_chunks,
                          (c + 1) * n // n_chunks, s, lr, l2, eps, reg_adv)
     return totals.sum()
 
@@ -213,13 +231,16 @@ def sgd_epoch(
     Returns
     -------
     float
-        Mean per-triple loss over the epoch (each triple's loss before its step).
+        Mean per-triple loss (before its step) of every :data:`LOSS_STRIDE`-th triple of the epoch.
     """
     bias = np.zeros(0, dtype=np.float32) if item_bias is None else item_bias
     s = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
-    args = (user_emb, item_emb, bias, indptr, indices, users, items, order)
+    # gathered once in epoch order: the kernel then reads them sequentially (on large data a
+    # random read per triple, as through ``order``, costs more than this copy)
+    args = (user_emb, item_emb, bias, indptr, indices, users[order], items[order])
     n = len(order)
     threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS, max(n, 1)))
+    sampled = sum(-(-((c + 1) * n // threads - c * n // threads) // LOSS_STRIDE) for c in range(threads))
     if threads == 1:
         total = _run(*args, 0, n, s, float(lr), float(l2), float(eps), float(reg_adv))
     else:
@@ -229,4 +250,4 @@ def sgd_epoch(
             total = _run_hogwild(*args, threads, s, float(lr), float(l2), float(eps), float(reg_adv))
         finally:
             numba.set_num_threads(before)
-    return float(total) / max(n, 1)
+    return float(total) / max(sampled, 1)
