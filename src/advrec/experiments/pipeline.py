@@ -107,28 +107,23 @@ def train_and_evaluate(
     params, tune_trials, metric
         Hyper-parameters over the per-dataset defaults; Optuna trials on the validation part
         first (maximising ``metric``) when > 0.
-    ks, show_progress
-        Cutoffs of the metrics; progress bars for fitting and evaluation.
-    out
-        Folder of the run: the model, ``fit.json``, ``data.json``, ``eval.<name>.json`` +
+    ks, show_progress, out
+        Cutoffs of the metrics; progress bars for fitting and evaluation; the folder of the run: the model, ``fit.json``, ``data.json``, ``eval.<name>.json`` +
         ``per_user.<name>.parquet`` per evaluation, ``result.json`` (None: nothing saved).
         Stages already finished there with the same inputs are reused.
     checkpoints, checkpoint_every
         Folder of resumable checkpoints of iterative fits (``final/``, ``trial<n>/``) and their period.
-    stages, other_stages
-        Data stages applied in order to the training part (valid and test never change), and
-        the experiment's stages this run does not apply (evaluations may use their targets).
-    init
-        A fitted model whose parameters start the final fit (a warm start).
+    stages, other_stages, stage_cache
+        Data stages applied in order to the training part (valid and test never change); the
+        experiment's stages this run does not apply (evaluations may use their targets); a folder
+        where stages keep their outputs for runs on the same data and seed (None: nothing kept).
     evaluations
         Named evaluations (:mod:`advrec.experiments.evaluations`); default ``test``, full ranking
         (fold-in for cold users, three settings for cold items). ``record["metrics"]`` are the first's.
-    fallback
-        Without tuned defaults for ``model`` on the dataset: say so on stderr, use the model's
-        fallback defaults and stop iterative fits early (:mod:`advrec.experiments.fallback`).
-    stage_cache
-        A folder where data stages keep their outputs for other runs on the same data and seed
-        (:func:`~advrec.experiments.data_stages.apply_stages`); None computes them every time.
+    init, fallback
+        A fitted model whose parameters start the final fit (a warm start). ``fallback``: without
+        tuned defaults for ``model`` on the dataset, say so on stderr, use the model's fallback
+        defaults and stop iterative fits early (:mod:`advrec.experiments.fallback`).
     """
     get_model_class(model)
     ds = load_cached(dataset) if isinstance(dataset, str) else dataset
