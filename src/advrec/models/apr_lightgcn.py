@@ -46,10 +46,11 @@ class APRLightGCN(LightGCN):
 
         [[models]]
         name = "apr-lightgcn"
+        init = "lightgcn"        # a fitted lightgcn of the experiment: every epoch is adversarial
+        layers = 1               # the init's architecture (factors, layers) must match
+        epochs = 45
         eps = 0.5
         reg_adv = 1.0
-        init = "lightgcn"        # a fitted lightgcn of the experiment
-        params_from = "lightgcn"
     """
 
     name = "apr-lightgcn"
