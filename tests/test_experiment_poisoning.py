@@ -91,7 +91,7 @@ def test_a_pattern_matching_two_applied_attacks_is_refused(tmp_path, synthetic):
 
 def test_the_poisoning_benchmark_is_a_valid_experiment():
     cfg = load_experiment(Path(__file__).resolve().parents[1] / "benchmarks" / "poisoning_ml100k.toml")
-    victims = ["pop", "itemknn", "ease", "bpr", "lightgcn"]
+    victims = ["pop", "itemknn", "ease", "bpr", "lightgcn", "apr"]
     stages = [d.name for d in cfg.data]
     kinds = {d.kind for d in cfg.data}
     assert kinds == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular", "inject-gan"}
