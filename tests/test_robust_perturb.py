@@ -125,6 +125,14 @@ def test_every_embedding_model_can_be_attacked(name, params):
     assert set(res.relative_drop) == set(res.clean.summary) and res.clean.n_evaluated == res.perturbed.n_evaluated
 
 
+def test_a_given_clean_result_is_reused_and_changes_nothing():
+    sp, model = _split(), _bpr()
+    first = perturb_evaluate(model, sp.train, sp.test, attack="fgsm", eps=0.3)
+    again = perturb_evaluate(model, sp.train, sp.test, attack="fgsm", eps=0.3, clean=first.clean)
+    assert again.clean is first.clean
+    assert again.perturbed.summary == first.perturbed.summary and again.relative_drop == first.relative_drop
+
+
 def test_models_without_embeddings_and_bad_settings_are_refused():
     sp = _split()
     with pytest.raises(CapabilityError, match="'pop'.*embeddings"):
@@ -145,3 +153,16 @@ def test_perturb_evaluation_kind_records_clean_perturbed_and_drop():
     assert out.extra["relative_drop"]["ndcg@10"] == pytest.approx((c - p) / c) and c > p
     with pytest.raises(ConfigError, match="perturb"):
         make_evaluation("x", "perturb", {"eps": -0.1})
+
+
+def test_perturb_evaluations_of_a_run_rank_the_clean_model_once(monkeypatch):
+    sp, model = _split(), _bpr()
+    calls = []
+    score = type(model).score
+    monkeypatch.setattr(type(model), "score", lambda self, users, **kw: calls.append(len(users)) or score(self, users, **kw))
+    ctx = EvalContext(sp, sp.train, (20,), seed=0)
+    fgsm = make_evaluation("fgsm", "perturb", {"attack": "fgsm", "eps": 0.3}).run(model, ctx)
+    n_clean = len(calls)
+    rand = make_evaluation("rand", "perturb", {"attack": "random", "eps": 0.3}).run(model, ctx)
+    assert n_clean > 0 and len(calls) == n_clean  # the second evaluation reused the clean ranking
+    assert rand.extra["clean"] == fgsm.extra["clean"]

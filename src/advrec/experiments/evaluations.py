@@ -59,6 +59,8 @@ class EvalContext:
     """The experiment's stages this run does not apply (their targets can still be measured)."""
     results: dict[str, EvalResult] = field(default_factory=dict)
     show_progress: bool = False
+    shared: dict[Any, Any] = field(default_factory=dict)
+    """Work that several evaluations of the run can share (e.g. the clean ranking of ``perturb``)."""
 
 
 @dataclass
@@ -249,9 +251,11 @@ class Perturb(Evaluation):
         p = self.params
         if ctx.split.cold_users is not None or ctx.split.cold_items is not None:
             raise ConfigError(f"evaluation {self.name!r} (perturb): needs a warm split, not {ctx.split.name!r}")
+        ks = tuple(p.ks or ctx.ks)
         got = perturb_evaluate(model, ctx.fit_data, ctx.split.test, attack=p.attack, eps=p.eps, steps=p.steps,
-                               alpha=p.alpha, target=p.target, ks=tuple(p.ks or ctx.ks),
-                               seed=ctx.seed + p.seed_offset, show_progress=ctx.show_progress)
+                               alpha=p.alpha, target=p.target, ks=ks, seed=ctx.seed + p.seed_offset,
+                               show_progress=ctx.show_progress, clean=ctx.shared.get(("perturb-clean", ks)))
+        ctx.shared[("perturb-clean", ks)] = got.clean
         extra = got.to_dict()
         extra.pop("n_users")
         return EvalOutput(got.perturbed, extra)

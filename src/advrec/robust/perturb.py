@@ -239,6 +239,7 @@ def perturb_evaluate(
     seed: int = 0,
     metrics: Iterable[str] = PERTURB_METRICS,
     show_progress: bool = False,
+    clean: EvalResult | None = None,
 ) -> PerturbResult:
     """Full-ranking metrics on ``test`` before and after an embedding attack (training items excluded).
 
@@ -253,6 +254,9 @@ def perturb_evaluate(
         As :func:`embedding_perturbation`.
     ks, metrics, show_progress
         Cutoffs, ranking metrics and a progress bar of the evaluation.
+    clean
+        The clean result of an earlier call on the same model, data, ``ks`` and ``metrics``:
+        only the perturbed scores are then ranked (several attacks cost one clean ranking).
 
     Returns
     -------
@@ -264,7 +268,8 @@ def perturb_evaluate(
     pu, pi = uv + du, iv + di
 
     def variants(chunk: np.ndarray) -> Iterator[tuple[str, torch.Tensor]]:
-        yield "clean", model.score(chunk)
+        if clean is None:
+            yield "clean", model.score(chunk)
         with torch.no_grad():
             idx = torch.from_numpy(chunk).to(pu.device)
             yield "perturbed", model.score_embeddings(pu.index_select(0, idx), pi)
@@ -272,4 +277,4 @@ def perturb_evaluate(
     ev = Evaluator(ks, metrics, beyond=False, show_progress=show_progress)
     got = ev.evaluate_variants(model, train, test, variants)
     return PerturbResult(attack, float(eps), int(steps) if attack == "pgd" else 1, target,
-                         got["clean"], got["perturbed"])
+                         got["clean"] if clean is None else clean, got["perturbed"])
