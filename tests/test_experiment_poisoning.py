@@ -153,3 +153,14 @@ def test_stage_cache_crafts_an_attack_once(tmp_path, monkeypatch):
     assert again.train.checksum() == first.train.checksum() and again.n_users == first.n_users
     assert rec2[0]["cached"] and rec2[0]["fake_user_ids"] == rec1[0]["fake_user_ids"]
     assert other.train.checksum() != first.train.checksum()
+
+
+def test_the_ml1m_poisoning_benchmark_refits_every_victim_under_every_attack():
+    cfg = load_experiment(Path(__file__).resolve().parents[1] / "benchmarks" / "poisoning_ml1m.toml")
+    stages = [d.name for d in cfg.data]
+    assert {d.kind for d in cfg.data} == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular",
+                                          "inject-gan"}
+    for victim in ("pop", "itemknn", "ease", "bpr", "apr", "lightgcn"):
+        refits = [m.data[0] for m in cfg.models if m.name == victim and m.data]
+        assert all(m.params_from == victim for m in cfg.models if m.name == victim and m.data)
+        assert refits == [s for s in stages if victim != "lightgcn" or s.endswith("-0.03")]
