@@ -50,11 +50,11 @@ def _scores(model: Any, train: Any, valid: Any, eps: float) -> tuple[float, floa
 
 
 def select(data: str, grid: dict[str, list[float]], adv_epochs: int, attack_eps: float,
-           keep: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+           keep: float, bpr_grid: dict[str, list[Any]] = BPR_GRID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Fit the BPR-MF reference and every APR candidate on the tuning split; return the choice and all rows."""
     sp = resolve_split(load_cached(data), None, seed=0).tuning()
     bpr, bpr_params, clean0 = None, {}, -1.0
-    for lr, l2, factors in itertools.product(BPR_GRID["lr"], BPR_GRID["l2"], BPR_GRID["factors"]):
+    for lr, l2, factors in itertools.product(bpr_grid["lr"], bpr_grid["l2"], bpr_grid["factors"]):
         params = {**KERNEL, "lr": lr, "l2": l2, "factors": factors}
         m = create("bpr", **params, epochs=400, eval_every=5, patience=5, seed=0).fit(sp.train, valid=sp.test)
         score = float(m.loop_result_.best_score or 0.0)
@@ -90,7 +90,7 @@ def to_markdown(data: str, rows: list[dict[str, Any]], choice: dict[str, Any], a
         "",
         (__doc__ or "").split("\n\n", 1)[1].split("Usage::")[0].strip(),
         "",
-        (f"BPR-MF reference (best of the grid {json.dumps(BPR_GRID)}: "
+        (f"BPR-MF reference (best of the grid {json.dumps(_bpr_grid(args))}: "
          f"{json.dumps({k: v for k, v in b.items() if k not in ('model', 'clean', 'drop')})}): validation "
          f"NDCG@20 {b['clean']:.4f}, FGSM@{args.attack_eps} drop {100 * b['drop']:.1f} %. Every candidate "
          f"below: {args.adv_epochs} more epochs from it."),
@@ -109,6 +109,10 @@ def to_markdown(data: str, rows: list[dict[str, Any]], choice: dict[str, Any], a
     return "\n".join(lines)
 
 
+def _bpr_grid(args: argparse.Namespace) -> dict[str, list[Any]]:
+    return {"lr": args.bpr_lr, "l2": args.bpr_l2, "factors": args.bpr_factors}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--data", default="ml-100k-cfgan")
@@ -118,10 +122,13 @@ def main() -> None:
     ap.add_argument("--adv-epochs", type=int, default=40)
     ap.add_argument("--attack-eps", type=float, default=0.5)
     ap.add_argument("--keep", type=float, default=0.97)
+    ap.add_argument("--bpr-lr", nargs="+", type=float, default=BPR_GRID["lr"])
+    ap.add_argument("--bpr-l2", nargs="+", type=float, default=BPR_GRID["l2"])
+    ap.add_argument("--bpr-factors", nargs="+", type=int, default=BPR_GRID["factors"])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     grid = {"eps": args.eps, "reg_adv": args.reg_adv, "lr": args.lr}
-    choice, rows = select(args.data, grid, args.adv_epochs, args.attack_eps, args.keep)
+    choice, rows = select(args.data, grid, args.adv_epochs, args.attack_eps, args.keep, _bpr_grid(args))
     if args.out is not None:
         atomic_write_text(args.out, to_markdown(args.data, rows, choice, args))
     print(json.dumps(choice))
