@@ -23,16 +23,8 @@ from typing import Any
 
 from advrec.data.splits import Split
 from advrec.errors import AdvrecError
-from advrec.experiments.stage_base import (
-    DataStage,
-    Registered,
-    StageParams,
-    build_registered,
-    fake_ids,
-    item_index,
-    records_like,
-)
-from advrec.robust.attacks import ATTACKS, InjectParams, InjectRandom
+from advrec.experiments.stage_base import DataStage, build_registered
+from advrec.robust.attacks import ATTACKS
 from advrec.robust.detect import DEFENCES
 from advrec.utils.io import atomic_write_json
 
@@ -102,5 +94,4 @@ def _write_cached(entry: Path, split: Split, record: dict[str, Any]) -> None:
         pass  # a cache that cannot be written only costs time
 
 
-__all__ = ["DATA_STAGES", "DataStage", "InjectParams", "InjectRandom", "Registered", "StageParams",
-           "apply_stages", "build_registered", "fake_ids", "item_index", "make_stage", "records_like"]
+__all__ = ["DATA_STAGES", "DataStage", "apply_stages", "make_stage"]
