@@ -58,7 +58,7 @@ def classify(cfg: ExperimentConfig, spec: ModelSpec) -> dict[str, Any] | None:
     defences = [stages[n] for n in spec.data if stages[n].kind == "defend-detect"]
     if len(attacks) > 1 or len(defences) > 1 or len(attacks) + len(defences) < len(spec.data):
         return None
-    row: dict[str, Any] = {"rank": cfg.models.index(spec), "label": spec.key, "model": spec.name, "victim": spec.params_from or spec.key,
+    row: dict[str, Any] = {"rank": cfg.models.index(spec), "label": spec.key, "model": spec.name, "victim": spec.params_from or spec.key.split("@")[0],
                            "attack": None, "kind": None, "budget": None, "order": 0.0, "pool": None,
                            "defence": None}
     if attacks:

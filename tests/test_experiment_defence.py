@@ -172,3 +172,21 @@ def test_the_defence_benchmarks_pair_every_attack_with_each_defence(name):
     assert len([m for m in cfg.models if m.name == "apr" and len(m.data) == 1 and m.data[0] in stages
                 and stages[m.data[0]].kind.startswith("inject-")]) == len(attacks)
     assert json.dumps(cfg.model_dump(mode="json"))  # serialisable for the worker pool
+
+
+def test_each_placeholder_in_init_warm_starts_from_the_fit_on_the_same_poisoned_data(tmp_path):
+    path = tmp_path / "ratings.csv"
+    make_synthetic().to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    small = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+    cfg = ExperimentConfig(
+        name="warm", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
+        data=[{"name": "random-a", "kind": "inject-random", "fraction": 0.1, **ATTACK}],
+        models=[{"name": "bpr", **small}, {"name": "bpr", "each_data": ["*"], **small},
+                {"name": "apr", "each_data": ["*"], "init": "bpr@{each}", **small}])
+    by_key = {m.key: m for m in cfg.models}
+    assert by_key["apr@random-a"].init == "bpr@random-a" and by_key["apr@random-a"].data == ["random-a"]
+    runs = {r["label"]: r for r in run_experiment(cfg, tmp_path / "out", show_progress=False)["runs"]}
+    record = runs["apr@random-a"]
+    stage = record["data_stages"][0]
+    assert record["init"]["n_users"] == stage["n_real_users"] + stage["n_fake_users"]  # the poisoned bpr's id space
+    assert record["data_stages"][0]["train_sha256"] == runs["bpr@random-a"]["data_stages"][0]["train_sha256"]

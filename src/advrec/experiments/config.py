@@ -76,7 +76,9 @@ class ModelSpec(BaseModel):
     into one model per matching stage (in ``[[data]]`` order), labelled ``<label>@<stage>``, with
     that stage put into its ``data`` (e.g. one victim refit per attack and budget): in place of
     the entry ``"{each}"`` when ``data`` has one (``data = ["{each}", "defend"]``: each attack,
-    then a defence that reads its record), else appended."""
+    then a defence that reads its record), else appended. ``"{each}"`` in ``init`` or
+    ``params_from`` becomes the stage's name too: ``init = "bpr@{each}"`` warm-starts each
+    expansion from the fit of ``bpr`` on the same poisoned data."""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -186,7 +188,9 @@ class ExperimentConfig(BaseModel):
                                  f"(have {stages or 'none'})")
             for name in matched:
                 placed = [name if d == EACH else d for d in data] if EACH in data else [*data, name]
-                models.append({**spec, "label": f"{base}@{name}", "data": placed, "each_data": []})
+                refs = {k: spec[k].replace(EACH, name) for k in ("init", "params_from")
+                        if isinstance(spec.get(k), str) and EACH in spec[k]}
+                models.append({**spec, "label": f"{base}@{name}", "data": placed, "each_data": [], **refs})
         return {**raw, "models": models}
 
     @model_validator(mode="after")
