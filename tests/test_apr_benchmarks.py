@@ -14,8 +14,6 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 #: (file, reference model, adversarial model, the reference's hyper-parameters the warm start repeats)
 FILES = [
     ("apr_ml100k_cfgan.toml", "bpr", "apr", ("factors", "lr", "l2", "batch_size")),
-    ("apr_ml1m_lgcn.toml", "bpr", "apr", ("factors", "lr", "l2", "batch_size")),
-    ("apr_gowalla.toml", "bpr", "apr", ("factors", "lr", "l2", "batch_size")),
     ("apr_lightgcn_ml100k_cfgan.toml", "lightgcn", "apr-lightgcn", ("factors", "layers", "lr", "l2", "batch_size")),
 ]
 EPS = [0.25, 0.5, 1.0, 2.0]
@@ -51,7 +49,7 @@ def test_apr_benchmark_evaluates_clean_then_fgsm_and_random_at_the_same_budgets(
     assert cfg.seeds == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize(("file", "ref", "adv", "shared"), FILES[:3])
+@pytest.mark.parametrize(("file", "ref", "adv", "shared"), FILES[:1])
 def test_apr_epochs_are_the_adversarial_part_of_the_validation_tuned_schedule(file, ref, adv, shared):
     """With ``init`` every APR epoch is adversarial; tuning ran from scratch with ``pretrain_epochs`` =
     BPR's epochs, where ``epochs`` counts both. Checked once ``[apr."<dataset>"]`` is tuned."""
@@ -64,3 +62,29 @@ def test_apr_epochs_are_the_adversarial_part_of_the_validation_tuned_schedule(fi
     assert tuned["pretrain_epochs"] == default_params("bpr", dataset)["epochs"]
     assert params["epochs"] == tuned["epochs"] - tuned["pretrain_epochs"] > 0
     assert (params["eps"], params["reg_adv"]) == (tuned["eps"], tuned["reg_adv"])
+
+
+KERNEL_FILES = sorted(BENCH.glob("apr_kernel_*.toml"))
+
+
+@pytest.mark.parametrize("file", KERNEL_FILES, ids=lambda f: f.stem)
+def test_kernel_benchmark_and_apr_defaults_are_one_protocol(file):
+    """The kernel files: APR warm-started from the kernel BPR-MF, the control the same schedule without
+    the adversarial term; where ``[apr."<dataset>"]`` holds the kernel protocol (``adv_lr``), one
+    ``advrec train apr`` fit runs exactly that schedule: BPR-MF's epochs at its lr as pre-training."""
+    cfg = load_experiment(file)
+    (dataset,) = cfg.datasets
+    m = {x.key: x for x in cfg.models}
+    assert list(m) == ["bpr-kernel", "apr", "apr-noadv"] and cfg.baseline == "bpr-kernel"
+    bpr, apr, off = m["bpr-kernel"].params, dict(m["apr"].params), dict(m["apr-noadv"].params)
+    assert m["apr"].init == m["apr-noadv"].init == "bpr-kernel"
+    assert off.pop("adversarial") is False and {k: v for k, v in apr.items() if k not in ("eps", "reg_adv")} == off
+    for p in (bpr, apr):
+        assert (p["optimizer"], p["batch_size"]) == ("sgd", 1)
+    assert {k: apr[k] for k in ("factors", "l2")} == {k: bpr[k] for k in ("factors", "l2")}
+    tuned = default_params("apr", dataset)
+    if "adv_lr" not in tuned:
+        pytest.skip(f"[apr.{dataset!r}] is not the kernel protocol")
+    assert tuned == {"optimizer": "sgd", "batch_size": 1, "factors": bpr["factors"], "l2": bpr["l2"], "lr": bpr["lr"],
+                     "pretrain_epochs": bpr["epochs"], "epochs": bpr["epochs"] + apr["epochs"],
+                     "adv_lr": apr["lr"], "eps": apr["eps"], "reg_adv": apr["reg_adv"]}

@@ -66,6 +66,18 @@ def test_eps_zero_in_mini_batches_is_bpr(synthetic):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("params", [KERNEL, BATCH])
+def test_adv_lr_sets_the_rate_of_the_adversarial_epochs_only(params, synthetic):
+    """Pre-training at ``lr``, then adversarial epochs at ``adv_lr``: a vanishing ``adv_lr`` leaves
+    the pre-trained BPR-MF (the first two epochs, same seed) in place; without it APR moves on."""
+    bpr = create("bpr", **{**params, "epochs": 2}).fit(synthetic)
+    frozen = create("apr", **params, pretrain_epochs=2, adv_lr=1e-12).fit(synthetic)
+    moving = create("apr", **params, pretrain_epochs=2).fit(synthetic)
+    for a, b, c in zip(_emb(bpr), _emb(frozen), _emb(moving)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        assert (a - c).abs().max() > 1e-3
+
+
 def test_warm_start_from_bpr_is_all_adversarial(synthetic):
     bpr = create("bpr", **KERNEL).fit(synthetic)
     apr = create("apr", **{**KERNEL, "epochs": 1}, pretrain_epochs=3).fit(synthetic, init=bpr)

@@ -32,6 +32,10 @@ class AdversarialFields(BaseModel):
 class APRConfig(BPRConfig, AdversarialFields):
     """Hyper-parameters of :class:`APR` (BPR-MF's plus :class:`AdversarialFields`)."""
 
+    adv_lr: float | None = Field(None, gt=0)
+    """Learning rate of the adversarial epochs (None: ``lr``), so one fit can run the protocol of
+    a BPR-MF pre-training at ``lr`` followed by adversarial fine-tuning at a smaller rate."""
+
 
 class APR(BPRMF):
     """APR (He et al., "Adversarial Personalized Ranking for Recommendation", SIGIR 2018) on BPR-MF.
@@ -85,6 +89,10 @@ class APR(BPRMF):
     def _perturbation(self, epoch: int) -> tuple[float, float]:
         c = self.config
         return (c.eps, c.reg_adv) if self._adversarial_epoch(epoch) else (0.0, 0.0)
+
+    def _epoch_lr(self, epoch: int) -> float:
+        c = self.config
+        return c.adv_lr if c.adv_lr is not None and self._adversarial_epoch(epoch) else c.lr
 
     def _min_epochs(self) -> int:
         c = self.config

@@ -120,11 +120,13 @@ class BPRMF(TorchRecommender):
 
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
         eps, reg_adv = self._perturbation(epoch)
-        adversarial = reg_adv > 0
+        adversarial, lr = reg_adv > 0, self._epoch_lr(epoch)
         if self.config.per_triple:
-            return {"loss": self._kernel_epoch(generator, eps, reg_adv)}
+            return {"loss": self._kernel_epoch(generator, eps, reg_adv, lr)}
         users, pos, neg = self._sampler.epoch_triples(generator)
         opt = self._optimizers["main"]
+        for group in opt.param_groups:
+            group["lr"] = lr
         bs = self.config.batch_size
         total = torch.zeros((), dtype=torch.float64)
         with torch.no_grad():
@@ -136,7 +138,7 @@ class BPRMF(TorchRecommender):
                 opt.step()
         return {"loss": float(total) / max(len(users), 1)}
 
-    def _kernel_epoch(self, generator: torch.Generator, eps: float, reg_adv: float) -> float:
+    def _kernel_epoch(self, generator: torch.Generator, eps: float, reg_adv: float, lr: float) -> float:
         """One epoch of the compiled per-triple SGD kernel, in place on the parameters."""
         users, items = self._pairs
         order = torch.randperm(len(users), generator=generator).numpy()
@@ -145,7 +147,11 @@ class BPRMF(TorchRecommender):
         bias = None if self.item_bias is None else self.item_bias.detach().numpy()
         return sgd_epoch(self.user_emb.detach().numpy(), self.item_emb.detach().numpy(), bias,
                          s.indptr.numpy(), s.pair_items.numpy(), users, items, order, seed,
-                         c.lr, c.l2, eps, reg_adv, c.threads)
+                         lr, c.l2, eps, reg_adv, c.threads)
+
+    def _epoch_lr(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch`` (APR may lower it for its adversarial epochs)."""
+        return self.config.lr
 
     def _perturbation(self, epoch: int) -> tuple[float, float]:
         """``(eps, reg_adv)`` of the adversarial (APR) term in 1-based ``epoch``; BPR has none."""
