@@ -80,3 +80,24 @@ def test_hogwild_threads_train(synthetic):
 def test_threads_need_the_kernel():
     with pytest.raises(ConfigError, match="threads=2 needs the per-triple kernel"):
         create("bpr", threads=2)
+
+
+def test_partial_last_batch_weighs_each_triple_as_a_full_batch(synthetic):
+    """With plain SGD and a tiny rate, one epoch moves the parameters by lr / batch_size times the
+    summed triple gradients whatever the grouping, the partial last batch included: batch sizes 7
+    and 5 at rates proportional to them give the same step (to first order in the rate)."""
+    import torch
+
+    from advrec.models import create
+
+    base = {"optimizer": "sgd", "factors": 8, "epochs": 1, "l2": 0.0, "seed": 3}
+    n = len(synthetic.users)
+    assert n % 7 and n % 5  # both groupings end with a partial batch
+    init = create("bpr", **base, batch_size=7, lr=1e-30).fit(synthetic).embeddings()  # the seed's start
+    moves = []
+    for bs in (7, 5):
+        m = create("bpr", **base, batch_size=bs, lr=1e-4 * bs).fit(synthetic)
+        moves.append(torch.cat([a - b for a, b in zip(m.embeddings(), init)]))
+    scale = moves[0].abs().max()
+    assert scale > 0
+    torch.testing.assert_close(moves[0] / scale, moves[1] / scale, rtol=0, atol=1e-3)

@@ -15,7 +15,7 @@ from advrec.models.base import Recommender
 from advrec.models.bpr_kernel import sgd_epoch
 from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
-from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight
 
 if TYPE_CHECKING:
     import optuna
@@ -135,6 +135,9 @@ class BPRMF(TorchRecommender):
                 total += self.batch_gradients(u, i, j) * len(u)
                 if adversarial:
                     total += self._adversarial_gradients(u, i, j, eps, reg_adv) * len(u)
+                if len(u) < bs:  # the partial last batch
+                    for p in self._params():
+                        p.grad.mul_(batch_weight(len(u), bs))  # type: ignore[union-attr]
                 opt.step()
         return {"loss": float(total) / max(len(users), 1)}
 

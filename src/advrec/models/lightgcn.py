@@ -16,7 +16,7 @@ from advrec.errors import CapabilityError, ConfigError
 from advrec.models.base import Recommender
 from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
-from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight
 
 if TYPE_CHECKING:
     import optuna
@@ -187,7 +187,7 @@ class LightGCN(TorchRecommender):
             j = neg[start:start + bs] + self.n_users
             loss = self._batch_loss(u, i, j)
             opt.zero_grad(set_to_none=False)
-            loss.backward()
+            (loss * batch_weight(len(u), bs)).backward()
             opt.step()
             total += loss.item() * len(u)
         return {"loss": total / max(len(users), 1)}

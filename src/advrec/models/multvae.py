@@ -13,7 +13,7 @@ from torch import nn
 
 from advrec.data.interactions import Interactions
 from advrec.models.foldin import binary_rows, map_row_chunks
-from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, make_optimizer
+from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight, make_optimizer
 
 if TYPE_CHECKING:
     import optuna
@@ -195,7 +195,7 @@ class MultVAE(TorchRecommender):
             beta = self.beta()
             loss = nll + beta * kl
             opt.zero_grad(set_to_none=False)
-            loss.backward()
+            (loss * batch_weight(n, c.batch_size)).backward()
             opt.step()
             self.updates += 1
             for key, val in (("loss", loss), ("nll", nll), ("kl", kl)):

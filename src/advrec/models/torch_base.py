@@ -261,6 +261,19 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
+def batch_weight(n: int, batch_size: int) -> float:
+    """Weight of a mini-batch of ``n`` examples whose loss is a mean: ``n / batch_size``.
+
+    A partial last batch weighs each of its examples as a full batch does. Without it, a last
+    batch of 7 triples in batches of 4096 gives the rows it touches a gradient 585 times the
+    usual size; under Adam that step inflates those rows' second moments, and their later steps
+    shrink for hundreds of updates. Measured before this weight (5 seeds, ML-100K, BPR-MF in
+    batches of 4096): with 47 fake users, whose epochs ended with 7 triples, NDCG@20 was 0.392;
+    with 50 fake users (130 triples) 0.401; clean (2176) 0.410.
+    """
+    return 1.0 if n >= batch_size else n / batch_size
+
+
 def make_optimizer(
     params: Iterable[torch.nn.Parameter], kind: str, lr: float, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
