@@ -190,3 +190,28 @@ def test_each_placeholder_in_init_warm_starts_from_the_fit_on_the_same_poisoned_
     stage = record["data_stages"][0]
     assert record["init"]["n_users"] == stage["n_real_users"] + stage["n_fake_users"]  # the poisoned bpr's id space
     assert record["data_stages"][0]["train_sha256"] == runs["bpr@random-a"]["data_stages"][0]["train_sha256"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_runs_taking_params_from_or_init_are_refit_when_their_source_is(tmp_path, jobs):
+    path = tmp_path / "ratings.csv"
+    make_synthetic().to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    small = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+
+    def cfg(bpr_epochs: int) -> ExperimentConfig:
+        return ExperimentConfig(
+            name="stale", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
+            data=[{"name": "random-a", "kind": "inject-random", "fraction": 0.1, **ATTACK}],
+            models=[{"name": "bpr", **small, "epochs": bpr_epochs},
+                    {"name": "bpr", "each_data": ["*"], "params_from": "bpr"},
+                    {"name": "apr", "each_data": ["*"], "init": "bpr@{each}", **small}])
+
+    def epochs(out) -> dict[str, tuple[int, int | None]]:
+        return {r["label"]: (r["hyperparameters"]["epochs"], r["init"]["config"]["epochs"] if r.get("init") else None)
+                for r in out["runs"]}
+
+    first = epochs(run_experiment(cfg(2), tmp_path / "out", show_progress=False, jobs=jobs))
+    assert first == {"bpr": (2, None), "bpr@random-a": (2, None), "apr@random-a": (2, 2)}
+    # only bpr's settings change: the refit that copies them, and the APR that starts from that refit, follow
+    later = epochs(run_experiment(cfg(3), tmp_path / "out", show_progress=False, jobs=jobs))
+    assert later == {"bpr": (3, None), "bpr@random-a": (3, None), "apr@random-a": (2, 3)}

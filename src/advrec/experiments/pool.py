@@ -32,10 +32,15 @@ def run_pool(
 
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
-    pending = [
-        (d, s, k) for k, (d, s, spec) in enumerate(todo)
-        if reuse_run(run_folder(root, d, spec.key, s), cfg, spec, s) is None
-    ]
+    stale = {k for k, (d, s, spec) in enumerate(todo) if reuse_run(run_folder(root, d, spec.key, s), cfg, spec, s) is None}
+    index = {(d, s, spec.key): k for k, (d, s, spec) in enumerate(todo)}
+    grew = True
+    while grew:  # a run whose init / params_from source is refit is refit after it
+        more = {k for k, (d, s, spec) in enumerate(todo) if k not in stale
+                and any(index.get(p) in stale for p in _needs(cfg, d, s, spec))}
+        stale |= more
+        grew = bool(more)
+    pending = [(d, s, k) for k, (d, s, _) in enumerate(todo) if k in stale]
     if not pending:
         return
     by_key = {(d, s, todo[k][2].key): (d, s, k) for d, s, k in pending}

@@ -162,6 +162,33 @@ def reuse_run(run_dir: Path, cfg: ExperimentConfig, spec: ModelSpec, seed: int) 
         params = {**default_params(spec.name, record["dataset"]), **spec.params, "seed": seed}
         if not same_hyperparameters(create(spec.name, **params).config, record.get("hyperparameters")):
             return None
+    if not _sources_unchanged(run_dir, record, spec, seed):
+        return None
     if any(not (run_dir / f"per_user.{name}.parquet").is_file() for name in record.get("evaluations", {})):
         return None
     return record, _vectors(run_dir, record, cfg.metric)
+
+
+def _sources_unchanged(run_dir: Path, record: dict[str, Any], spec: ModelSpec, seed: int) -> bool:
+    """Whether the runs this one took its hyper-parameters (``params_from``) or its starting model
+    (``init``) from still hold what it used: a source refit since (other settings, a fixed
+    trainer) makes this run stale too."""
+    root = run_dir.parents[2]
+
+    def source(label: str) -> dict[str, Any] | None:
+        f = run_folder(root, record["dataset"], label, seed) / "result.json"
+        return _record(f.parent) if f.is_file() else None
+
+    def bare(params: dict[str, Any] | None) -> dict[str, Any]:
+        return {k: v for k, v in (params or {}).items() if k != "seed"}
+
+    if spec.params_from is not None:
+        src = source(spec.params_from)
+        if src is None or bare(src.get("hyperparameters")) != bare(record.get("hyperparameters")):
+            return False
+    if spec.init is not None:
+        src = source(spec.init)
+        used = record.get("init") or {}
+        if src is None or src.get("hyperparameters") != used.get("config"):
+            return False
+    return True
