@@ -263,8 +263,9 @@ def render_gains(gains: pd.DataFrame, k: int) -> list[str]:
         cells = {(r.victim, f"{r.attack}@{r.budget}"): f"{r.gain:+.4f}{'*' if r.p_t < 0.05 else ''}"
                  for r in g.itertuples()}
         victims = list(g.groupby("victim")["rank"].min().sort_values().index)
-        lines += [f"### {dataset}, {pool} targets: target HR@{k} gain (attacked - clean; * paired t p<0.05)", ""]
-        lines += _table(["victim", *cols], [[v, *(cells.get((v, c), "missing") for c in cols)] for v in victims])
+        lines += [f"### {dataset}, {pool} targets: target HR@{k} gain (attacked - clean; * paired t p<0.05)", "",
+                  "(–: not in the experiment's grid, or no finished pair of runs: see the missing runs above)", ""]
+        lines += _table(["victim", *cols], [[v, *(cells.get((v, c), "–") for c in cols)] for v in victims])
         lines += [f"### {dataset}, {pool} targets: detail", ""]
         rows = [[r.victim, r.attack, r.budget, _f(r.hr_clean), _f(r.hr_attacked), f"{_f(r.gain)}{_mark(r.p_t, r.p_w)}",
                  _f(r.ndcg_clean), _f(r.ndcg_attacked), _pct(r.ndcg_change), _f(r.craft_s, 3), str(r.seeds)]
