@@ -51,6 +51,12 @@ def budget_label(params: dict[str, Any]) -> tuple[str, float]:
     return f"{frac * 100:g}%", frac
 
 
+def _victim(spec: ModelSpec) -> str:
+    """The clean model a run is compared with: its ``params_from``, else its label without the
+    ``@<stage>`` and ``+<defence>`` parts (``apr+sup@random-0.03`` -> ``apr``)."""
+    return spec.params_from or spec.key.split("@")[0].split("+")[0]
+
+
 def classify(cfg: ExperimentConfig, spec: ModelSpec) -> dict[str, Any] | None:
     """What one model entry is (victim, attack, budget, defence), or None if the report cannot place it."""
     stages = {d.name: d for d in cfg.data}
@@ -58,7 +64,7 @@ def classify(cfg: ExperimentConfig, spec: ModelSpec) -> dict[str, Any] | None:
     defences = [stages[n] for n in spec.data if stages[n].kind == "defend-detect"]
     if len(attacks) > 1 or len(defences) > 1 or len(attacks) + len(defences) < len(spec.data):
         return None
-    row: dict[str, Any] = {"rank": cfg.models.index(spec), "label": spec.key, "model": spec.name, "victim": spec.params_from or spec.key.split("@")[0],
+    row: dict[str, Any] = {"rank": cfg.models.index(spec), "label": spec.key, "model": spec.name, "victim": _victim(spec),
                            "attack": None, "kind": None, "budget": None, "order": 0.0, "pool": None,
                            "defence": None}
     if attacks:

@@ -134,14 +134,18 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
             pu[f] = p - lr * (gx * (a - c) + r * p)
             qi[f] = a - lr * (gx * p + r * a)
             qj[f] = c - lr * (r * c - gx * p)
-    else:
+    else:  # the same rule with the per-triple scalars folded: four multiply-adds per row element
+        s1 = lr * (gx + ga)  # on q_i - q_j (user row) and on p_u (item rows)
+        s2 = lr * ga * cu  # on q_i - q_j (item rows)
+        keep_u = np.float32(1.0) - lr * (np.float32(2.0) * ga * cq + r)  # p_u's own factor
+        keep_q = np.float32(1.0) - lr * r
         for f in range(d):
             p, a, c = pu[f], qi[f], qj[f]
             diff = a - c
-            g = gx * p + ga * (p + cu * diff)
-            pu[f] = p - lr * (gx * diff + ga * (diff + 2.0 * cq * p) + r * p)
-            qi[f] = a - lr * (g + r * a)
-            qj[f] = c - lr * (r * c - g)
+            g = s1 * p + s2 * diff
+            pu[f] = keep_u * p - s1 * diff
+            qi[f] = keep_q * a - g
+            qj[f] = keep_q * c + g
     if has_bias:
         b[i] = bi - lr * (gx + ga + r * bi)
         b[j] = bj - lr * (r * bj - gx - ga)
