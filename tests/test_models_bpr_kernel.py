@@ -31,8 +31,7 @@ def _one_triple_step(eps: float, reg_adv: float, lr: float = 0.1, l2: float = 0.
         loss = loss + reg_adv * F.softplus(-xa)
     loss.backward()
     one = np.zeros(1, dtype=np.int64)
-    got = sgd_epoch(U, V, b, np.array([0, 1]), one, one, one, one, seed=3, lr=lr, l2=l2, eps=eps,
-                    reg_adv=reg_adv)
+    got = sgd_epoch(U, V, b, np.array([0, 1]), one, one, one, seed=3, lr=lr, l2=l2, eps=eps, reg_adv=reg_adv)
     want = [(t - lr * t.grad).detach().numpy() for t in ref]
     return got, float(loss.detach()), [U, V, b], want
 
@@ -46,18 +45,28 @@ def test_kernel_step_matches_autograd(eps, reg_adv):
 
 
 def test_kernel_samples_only_negatives():
-    """Users with one negative item: with lr = 0 every triple's loss is that of this item."""
-    rng = np.random.default_rng(0)
-    U = rng.normal(size=(2, 4)).astype(np.float32)
-    V = rng.normal(size=(5, 4)).astype(np.float32)
+    """Two users with one negative item each, embeddings such that every positive of a user scores 1
+    and its negative -3: with lr = 0 every triple's loss is log(1 + e^-4) whatever the epoch's order,
+    and a positive drawn as the negative would score the same as the positive (a loss of log 2)."""
+    U = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    V = np.array([[1, 1], [1, 1], [1, 1], [1, -3], [-3, 1]], np.float32)
     indptr, indices = np.array([0, 4, 8]), np.array([0, 1, 2, 3, 0, 1, 2, 4])  # negatives: 4 and 3
-    users, items = np.repeat([0, 1], 4), indices.copy()
-    order = np.random.default_rng(1).integers(0, 8, 400)
-    s = U.astype(np.float64) @ V.T.astype(np.float64)
-    each = np.log1p(np.exp(-(s[users, items] - s[users, [4] * 4 + [3] * 4])))
-    want = np.mean(each[order[::LOSS_STRIDE]])  # the loss is the mean over every LOSS_STRIDE-th triple
-    got = sgd_epoch(U, V, None, indptr, indices, users, items, order, seed=1, lr=0.0, l2=0.0)
-    assert got == pytest.approx(want, rel=1e-6)
+    users, items = np.tile(np.repeat([0, 1], 4), 50), np.tile(indices, 50)  # 400 triples
+    got = sgd_epoch(U, V, None, indptr, indices, users, items, seed=1, lr=0.0, l2=0.0)
+    assert got == pytest.approx(np.log1p(np.exp(-4.0)), rel=1e-6)
+    assert (users == np.tile(np.repeat([0, 1], 4), 50)).all()  # the caller's pairs are left as they were
+
+
+def test_epoch_order_is_drawn_from_the_seed():
+    """lr = 0 and a loss sampled on every LOSS_STRIDE-th triple: pairs of distinct losses show the
+    order; the same seed gives the same order, another seed another."""
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(1, 3)).astype(np.float32)
+    V = rng.normal(size=(41, 3)).astype(np.float32)
+    indptr, indices = np.array([0, 40]), np.arange(40)
+    users, items = np.zeros(40, np.int64), np.arange(40)
+    runs = [sgd_epoch(U, V, None, indptr, indices, users, items, seed=s, lr=0.0, l2=0.0) for s in (7, 7, 8)]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
 def test_same_seed_same_embeddings(synthetic):

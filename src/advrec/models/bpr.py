@@ -106,7 +106,9 @@ class BPRMF(TorchRecommender):
         self._sampler = NegativeSampler(train.binary_csr)
         s = self._sampler
         ok = (s.n_negatives[s.pair_users] > 0).numpy()  # users with every item have no triple
-        self._pairs = (s.pair_users.numpy()[ok], s.pair_items.numpy()[ok])
+        pairs = (s.pair_users.numpy()[ok].astype(np.int32), s.pair_items.numpy()[ok].astype(np.int32))
+        self._pairs = pairs
+        self._work = (np.empty_like(pairs[0]), np.empty_like(pairs[1]))  # the kernel shuffles into these
 
     def _params(self) -> list[torch.nn.Parameter]:
         ps = [self.user_emb, self.item_emb]
@@ -144,13 +146,12 @@ class BPRMF(TorchRecommender):
     def _kernel_epoch(self, generator: torch.Generator, eps: float, reg_adv: float, lr: float) -> float:
         """One epoch of the compiled per-triple SGD kernel, in place on the parameters."""
         users, items = self._pairs
-        order = torch.randperm(len(users), generator=generator).numpy()
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         s, c = self._sampler, self.config
         bias = None if self.item_bias is None else self.item_bias.detach().numpy()
         return sgd_epoch(self.user_emb.detach().numpy(), self.item_emb.detach().numpy(), bias,
-                         s.indptr.numpy(), s.pair_items.numpy(), users, items, order, seed,
-                         lr, c.l2, eps, reg_adv, c.threads)
+                         s.indptr.numpy(), s.pair_items.numpy(), users, items, seed,
+                         lr, c.l2, eps, reg_adv, c.threads, work=self._work)
 
     def _epoch_lr(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch`` (APR may lower it for its adversarial epochs)."""

@@ -13,8 +13,10 @@ embedding row involved moves by ``eps`` times the L2-normalised gradient of
 ``softplus(-x)`` with respect to that row, held constant in the update. All
 gradients are in closed form, in float32 like the embeddings (mixing in float64
 scalars would convert every element); the step reads the old values of the
-triple's rows and writes them back once. The epoch's pairs are gathered in
-order before the loop, so the kernel reads them sequentially.
+triple's rows and writes them back once. Each epoch starts by copying the pairs
+into work buffers and shuffling them there (Fisher-Yates, seeded), so the loop
+reads them sequentially; doing that in compiled code rather than as a NumPy
+permutation and gather halves the time an epoch spends outside the SGD loop.
 
 With ``threads == 1`` the epoch is a plain loop and the result is a function of
 the inputs (bit-reproducible). With more threads the order is cut into one chunk
@@ -152,6 +154,21 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
     return loss
 
 
+@njit(nogil=True, cache=True)
+def _shuffle_into(users: np.ndarray, items: np.ndarray, out_users: np.ndarray, out_items: np.ndarray,
+                  seed: np.uint64) -> None:  # pragma: no cover - compiled
+    """``out_* = *`` in a uniformly random order (Fisher-Yates with splitmix64 draws)."""
+    n = users.shape[0]
+    out_users[:] = users
+    out_items[:] = items
+    state = seed
+    for k in range(n - 1, 0, -1):
+        state, z = _splitmix(state)
+        r = int((z >> np.uint64(11)) * _TO_UNIT * (k + 1))
+        out_users[k], out_users[r] = out_users[r], out_users[k]
+        out_items[k], out_items[r] = out_items[r], out_items[k]
+
+
 @njit(fastmath=True, nogil=True, cache=True)
 def _run(U: np.ndarray, V: np.ndarray, b: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
          users: np.ndarray, items: np.ndarray, start: int, stop: int, seed: np.uint64,
@@ -198,13 +215,13 @@ def sgd_epoch(
     indices: np.ndarray,
     users: np.ndarray,
     items: np.ndarray,
-    order: np.ndarray,
     seed: int,
     lr: float,
     l2: float,
     eps: float = 0.0,
     reg_adv: float = 0.0,
     threads: int = 1,
+    work: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> float:
     """One epoch of per-triple SGD, updating the arrays in place.
 
@@ -217,12 +234,11 @@ def sgd_epoch(
     indptr, indices
         int64 CSR structure of every user's positive items, each row sorted.
     users, items
-        int64 training pairs; every user in ``users`` must have a negative item.
-    order
-        int64 positions into ``users`` / ``items``: the triples of the epoch, in order.
+        Training pairs (int32 or int64, left unchanged); every user in ``users`` must have a
+        negative item. The epoch visits each pair once, in an order drawn from ``seed``.
     seed
-        Seed of the negative sampling (the same inputs and seed give the same result
-        when ``threads == 1``).
+        Seed of the epoch's order and of the negative sampling (the same inputs and seed give
+        the same result when ``threads == 1``).
     lr, l2
         Step size of each triple and L2 weight of the per-triple loss.
     eps, reg_adv
@@ -231,6 +247,9 @@ def sgd_epoch(
     threads
         Parallel Hogwild chunks (capped by numba's thread count); above 1 the result is
         not bit-reproducible.
+    work
+        Two arrays like ``users`` and ``items`` to shuffle into (allocated when None; a model
+        passes the same ones every epoch).
 
     Returns
     -------
@@ -239,10 +258,10 @@ def sgd_epoch(
     """
     bias = np.zeros(0, dtype=np.float32) if item_bias is None else item_bias
     s = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
-    # gathered once in epoch order: the kernel then reads them sequentially (on large data a
-    # random read per triple, as through ``order``, costs more than this copy)
-    args = (user_emb, item_emb, bias, indptr, indices, users[order], items[order])
-    n = len(order)
+    ou, oi = work if work is not None else (np.empty_like(users), np.empty_like(items))
+    _shuffle_into(users, items, ou, oi, s ^ _GOLDEN)  # the sampling below draws from s itself
+    args = (user_emb, item_emb, bias, indptr, indices, ou, oi)
+    n = len(users)
     threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS, max(n, 1)))
     sampled = sum(-(-((c + 1) * n // threads - c * n // threads) // LOSS_STRIDE) for c in range(threads))
     if threads == 1:
