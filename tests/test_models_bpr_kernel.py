@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from advrec.errors import ConfigError
 from advrec.models import create
-from advrec.models.bpr_kernel import LOSS_STRIDE, sgd_epoch
+from advrec.models.bpr_kernel import sgd_epoch
 
 KERNEL = {"optimizer": "sgd", "batch_size": 1, "lr": 0.05, "l2": 0.005, "factors": 8, "epochs": 3}
 
