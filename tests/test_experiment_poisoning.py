@@ -89,21 +89,37 @@ def test_a_pattern_matching_two_applied_attacks_is_refused(tmp_path, synthetic):
         run_experiment(cfg, tmp_path / "out", show_progress=False)
 
 
-def test_the_poisoning_benchmark_is_a_valid_experiment():
-    cfg = load_experiment(Path(__file__).resolve().parents[1] / "benchmarks" / "poisoning_ml100k.toml")
-    victims = ["pop", "itemknn", "ease", "bpr", "lightgcn", "apr"]
+def _check_refits(cfg: ExperimentConfig, victims: list[str], few: tuple[str, ...]) -> None:
+    """Every victim: its clean fit, then one refit per attack stage (``few``: the 3 % stages only),
+    with the clean fit's hyper-parameters; APR instead warm-starts each refit from BPR-MF's refit on
+    the same poisoned data, with its own clean fit's explicit settings."""
     stages = [d.name for d in cfg.data]
-    kinds = {d.kind for d in cfg.data}
-    assert kinds == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular", "inject-gan"}
-    assert len(stages) == 20 and all(d.params["filler"] == 36 for d in cfg.data)
-    assert sorted(d.params.get("fraction", d.params.get("n_fake")) for d in cfg.data) == \
-        sorted([0.01, 0.03, 0.05, 50] * 5)
 
     def refits(victim: str) -> list[str]:
-        return [s for s in stages if victim != "lightgcn" or s.endswith("-0.03")]
+        return [s for s in stages if victim not in few or s.endswith("-0.03")]
 
     assert [m.key for m in cfg.models] == [x for v in victims for x in [v, *(f"{v}@{s}" for s in refits(v))]]
-    assert all(m.params_from == m.name for m in cfg.models if m.data)
+    models = {m.key: m for m in cfg.models}
+    for m in cfg.models:
+        if m.name == "apr":
+            assert m.params == models["apr"].params and m.params_from is None
+            assert m.init == (f"bpr@{m.data[0]}" if m.data else "bpr")
+        elif m.data:
+            assert m.params_from == m.name and m.data == [m.key.split("@")[1]]
+    kernel = {"optimizer": "sgd", "batch_size": 1}
+    for key in ("bpr", "apr"):
+        assert {k: models[key].params[k] for k in kernel} == kernel
+    assert models["apr"].params["factors"] == models["bpr"].params["factors"]
+
+
+def test_the_poisoning_benchmark_is_a_valid_experiment():
+    cfg = load_experiment(Path(__file__).resolve().parents[1] / "benchmarks" / "poisoning_ml100k.toml")
+    kinds = {d.kind for d in cfg.data}
+    assert kinds == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular", "inject-gan"}
+    assert len(cfg.data) == 20 and all(d.params["filler"] == 36 for d in cfg.data)
+    assert sorted(d.params.get("fraction", d.params.get("n_fake")) for d in cfg.data) == \
+        sorted([0.01, 0.03, 0.05, 50] * 5)
+    _check_refits(cfg, ["pop", "itemknn", "ease", "bpr", "lightgcn", "apr", "cfgan"], ("lightgcn", "cfgan"))
     assert np.all([e.kind for e in cfg.evaluations] == ["ranking", "target-items"])
 
 
@@ -157,10 +173,7 @@ def test_stage_cache_crafts_an_attack_once(tmp_path, monkeypatch):
 
 def test_the_ml1m_poisoning_benchmark_refits_every_victim_under_every_attack():
     cfg = load_experiment(Path(__file__).resolve().parents[1] / "benchmarks" / "poisoning_ml1m.toml")
-    stages = [d.name for d in cfg.data]
     assert {d.kind for d in cfg.data} == {"inject-random", "inject-average", "inject-bandwagon", "inject-popular",
                                           "inject-gan"}
-    for victim in ("pop", "itemknn", "ease", "bpr", "apr", "lightgcn"):
-        refits = [m.data[0] for m in cfg.models if m.name == victim and m.data]
-        assert all(m.params_from == victim for m in cfg.models if m.name == victim and m.data)
-        assert refits == [s for s in stages if victim != "lightgcn" or s.endswith("-0.03")]
+    assert cfg.datasets == ["ml-1m-lgcn"] and cfg.seeds == [0, 1, 2, 3, 4]
+    _check_refits(cfg, ["pop", "itemknn", "ease", "bpr", "apr"], ())
