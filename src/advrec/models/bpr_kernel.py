@@ -19,10 +19,11 @@ reads them sequentially; doing that in compiled code rather than as a NumPy
 permutation and gather halves the time an epoch spends outside the SGD loop.
 
 With ``threads == 1`` the epoch is a plain loop and the result is a function of
-the inputs (bit-reproducible). With more threads the order is cut into one chunk
-per thread, run at the same time on shared arrays without locks (Hogwild, as
-Cornac's BPR does): updates of different threads may interleave, so such runs
-are not bit-reproducible.
+the inputs (bit-reproducible). With more threads the pairs are cut into one chunk
+per thread (each shuffled within itself, so a thread always gets the same slice of
+the pairs, in a new order every epoch), run at the same time on shared arrays
+without locks (Hogwild, as Cornac's BPR does): updates of different threads may
+interleave, so such runs are not bit-reproducible.
 """
 
 from __future__ import annotations
@@ -156,17 +157,26 @@ def _step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int, l
 
 @njit(nogil=True, cache=True)
 def _shuffle_into(users: np.ndarray, items: np.ndarray, out_users: np.ndarray, out_items: np.ndarray,
-                  seed: np.uint64) -> None:  # pragma: no cover - compiled
-    """``out_* = *`` in a uniformly random order (Fisher-Yates with splitmix64 draws)."""
-    n = users.shape[0]
-    out_users[:] = users
-    out_items[:] = items
+                  start: int, stop: int, seed: np.uint64) -> None:  # pragma: no cover - compiled
+    """``out_*[start:stop] = *[start:stop]`` in a uniformly random order (Fisher-Yates, splitmix64)."""
+    out_users[start:stop] = users[start:stop]
+    out_items[start:stop] = items[start:stop]
     state = seed
-    for k in range(n - 1, 0, -1):
+    for k in range(stop - 1, start, -1):
         state, z = _splitmix(state)
-        r = int((z >> np.uint64(11)) * _TO_UNIT * (k + 1))
+        r = start + int((z >> np.uint64(11)) * _TO_UNIT * (k - start + 1))
         out_users[k], out_users[r] = out_users[r], out_users[k]
         out_items[k], out_items[r] = out_items[r], out_items[k]
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def _shuffle_chunks(users: np.ndarray, items: np.ndarray, out_users: np.ndarray, out_items: np.ndarray,
+                    n_chunks: int, seed: np.uint64) -> None:  # pragma: no cover - compiled
+    """:func:`_shuffle_into` on each of the ``n_chunks`` slices that :func:`_run_hogwild` runs, at once."""
+    n = users.shape[0]
+    for c in prange(n_chunks):
+        _shuffle_into(users, items, out_users, out_items, c * n // n_chunks, (c + 1) * n // n_chunks,
+                      seed + np.uint64(c) * _MIX2)
 
 
 @njit(fastmath=True, nogil=True, cache=True)
@@ -259,17 +269,18 @@ def sgd_epoch(
     bias = np.zeros(0, dtype=np.float32) if item_bias is None else item_bias
     s = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
     ou, oi = work if work is not None else (np.empty_like(users), np.empty_like(items))
-    _shuffle_into(users, items, ou, oi, s ^ _GOLDEN)  # the sampling below draws from s itself
     args = (user_emb, item_emb, bias, indptr, indices, ou, oi)
     n = len(users)
     threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS, max(n, 1)))
     sampled = sum(-(-((c + 1) * n // threads - c * n // threads) // LOSS_STRIDE) for c in range(threads))
     if threads == 1:
+        _shuffle_into(users, items, ou, oi, 0, n, s ^ _GOLDEN)  # the sampling below draws from s itself
         total = _run(*args, 0, n, s, float(lr), float(l2), float(eps), float(reg_adv))
     else:
         before = numba.get_num_threads()
         numba.set_num_threads(threads)
-        try:
+        try:  # each thread's chunk of the pairs is shuffled within itself, in parallel
+            _shuffle_chunks(users, items, ou, oi, threads, s ^ _GOLDEN)
             total = _run_hogwild(*args, threads, s, float(lr), float(l2), float(eps), float(reg_adv))
         finally:
             numba.set_num_threads(before)
