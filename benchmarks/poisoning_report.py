@@ -209,16 +209,16 @@ def _peace_costs(frame: pd.DataFrame) -> dict[tuple[str, str, str], float]:
 
 
 def halving_check(defences: pd.DataFrame, budget: str, max_cost: float) -> pd.DataFrame:
-    """Per defence x victim at ``budget`` (unpopular targets, heuristic attacks): does the defence halve
+    """Per target pool x defence x victim at ``budget`` (heuristic attacks): does the defence halve
     every positive gain at a cost <= ``max_cost`` under every attack?"""
-    sel = defences[(defences["budget"] == budget) & (defences["pool"] == "unpopular")
+    sel = defences[(defences["budget"] == budget)
                    & defences["attack"].isin([h.removeprefix("inject-") for h in HEURISTIC])]
     rows = []
-    for (dataset, defence, victim), g in sel.groupby(["dataset", "defence", "victim"]):
+    for (dataset, pool, defence, victim), g in sel.groupby(["dataset", "pool", "defence", "victim"]):
         positive = g["gain"] > 0
         halved = bool((g.loc[positive, "gain_defended"] <= g.loc[positive, "gain"] / 2).all())
         cheap = bool((g["cost"] <= max_cost).all())
-        rows.append({"dataset": dataset, "defence": defence, "victim": victim, "attacks": len(g),
+        rows.append({"dataset": dataset, "pool": pool, "defence": defence, "victim": victim, "attacks": len(g),
                      "with_gain": int(positive.sum()), "halved": halved, "max_cost": g["cost"].max(),
                      "passes": halved and cheap and bool(positive.any())})
     return pd.DataFrame(rows)
@@ -295,11 +295,11 @@ def render_defences(defs: pd.DataFrame, check: pd.DataFrame, det: pd.DataFrame, 
             for r in defs.sort_values(["dataset", "defence", "victim", "pool", "order", "attack"]).itertuples()]
     lines += _table(["defence", "victim", "targets", "attack", "budget", "gain", "defended gain", "cost",
                      "peace cost", "seeds"], rows)
-    lines += [f"### Halving check at {budget} (heuristic attacks, unpopular targets)", "",
+    lines += [f"### Halving check at {budget} (heuristic attacks)", "",
               (f"Passes when every attack with a positive gain has its gain at least halved and every cost is "
                f"at most {max_cost:.0%}; a victim no attack lifts (no positive gain) cannot pass."), ""]
-    lines += _table(["dataset", "defence", "victim", "attacks", "with gain", "halved", "max cost", "passes"],
-                    [[r.dataset, r.defence, r.victim, str(r.attacks), str(r.with_gain),
+    lines += _table(["dataset", "targets", "defence", "victim", "attacks", "with gain", "halved", "max cost", "passes"],
+                    [[r.dataset, r.pool, r.defence, r.victim, str(r.attacks), str(r.with_gain),
                       ("yes" if r.halved else "no") if r.with_gain else "n/a (no gain)",
                       _pct(r.max_cost), "**yes**" if r.passes else "no"] for r in check.itertuples()])
     if not det.empty:

@@ -143,9 +143,14 @@ def test_halving_check_needs_every_positive_gain_halved_within_the_cost():
     frame = pd.DataFrame([{**base, "defence": d, "attack": a, "gain": g, "gain_defended": gd, "cost": c}
                           for d, a, g, gd, c in rows])
     frame.loc[5, "budget"] = "5%"  # another budget never counts
-    check = rep.halving_check(frame, "3%", 0.02).set_index("defence")
-    assert check["passes"].to_dict() == {"dear": False, "idle": False, "ok": True, "weak": False}
-    assert check.loc["ok", "attacks"] == 2 and check.loc["ok", "with_gain"] == 1
+    popular = {**base, "pool": "popular", "defence": "ok", "attack": "random", "gain": 0.2, "gain_defended": 0.2,
+               "cost": 0.0}
+    frame = pd.concat([frame, pd.DataFrame([popular])], ignore_index=True)  # judged apart: its own row
+    check = rep.halving_check(frame, "3%", 0.02).set_index(["pool", "defence"])
+    assert check["passes"].to_dict() == {("popular", "ok"): False, ("unpopular", "dear"): False,
+                                         ("unpopular", "idle"): False, ("unpopular", "ok"): True,
+                                         ("unpopular", "weak"): False}
+    assert check.loc[("unpopular", "ok"), "attacks"] == 2 and check.loc[("unpopular", "ok"), "with_gain"] == 1
 
 
 @pytest.mark.parametrize("name", ["defence_ml100k.toml", "defence_ml100k_smoke.toml"])
