@@ -116,3 +116,20 @@ def test_seconds_before_resume_counts_the_epochs_run_before_the_interruption():
     fresh = SimpleNamespace(loop_result_=SimpleNamespace(resumed_from=0), history=history)
     assert _seconds_before_resume(fresh) == 0.0
     assert _seconds_before_resume(SimpleNamespace()) == 0.0  # models without a training loop
+
+
+def test_a_checkpoint_of_earlier_settings_of_a_run_is_replaced_not_fatal(tmp_path, synthetic, capsys):
+    from advrec.experiments.runs import run_folder
+
+    data = _csv(tmp_path, synthetic)
+    cfg = ExperimentConfig(datasets=[data], seeds=[0], split="random:0.8",
+                           models=[{"name": "bpr", **BPR, "epochs": 4, "factors": 16}])
+    # an interrupted run of this model with other settings (8 factors) left its checkpoint behind
+    ck = run_folder(tmp_path / "res", data, "bpr", 0) / "checkpoints"
+    train_and_evaluate("bpr", data, split="random:0.8", params={**BPR, "epochs": 2}, checkpoints=ck,
+                       checkpoint_every=1)
+    got = run_experiment(cfg, tmp_path / "res", show_progress=False)["runs"][0]
+    assert got["hyperparameters"]["factors"] == 16 and got["resumed_from_epoch"] == 0
+    assert "checkpoint of earlier settings of this run; removed" in capsys.readouterr().err
+    fresh = run_experiment(cfg, tmp_path / "fresh", show_progress=False)["runs"][0]
+    assert got["metrics"] == fresh["metrics"]

@@ -15,6 +15,14 @@ class ConfigError(AdvrecError):
     """A configuration key, value or experiment file is invalid."""
 
 
+class StaleCheckpointError(ConfigError):
+    """A checkpoint folder holds the checkpoint of another run (other model, settings or data)."""
+
+    def __init__(self, message: str, path: object) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class ModelFileError(AdvrecError):
     """A saved model is missing, corrupted or does not match what was asked for."""
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from advrec.errors import AdvrecError
+from advrec.errors import AdvrecError, StaleCheckpointError
 from advrec.experiments.config import ExperimentConfig, ModelSpec
 from advrec.experiments.data_stages import make_stage
 from advrec.experiments.evaluations import make_evaluation
@@ -52,13 +53,23 @@ def fresh_run(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
     others = [make_stage(d.name, d.kind, d.params) for d in cfg.data if d.name not in spec.data]
     evaluations = [make_evaluation(e.name, e.kind, e.params) for e in cfg.evaluations]
     ckpt = run_dir / "checkpoints" if cfg.checkpoint_every else None
-    res = train_and_evaluate(
-        spec.name, dataset, split=cfg.split, seed=seed, params=params,
-        tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
-        checkpoints=ckpt, checkpoint_every=cfg.checkpoint_every or 1,
-        stages=stages, other_stages=others, init=init, evaluations=evaluations,
-        stage_cache=root / "_stages",  # an attack is crafted once per dataset and seed, not per victim
-    )
+    def run() -> Any:
+        return train_and_evaluate(
+            spec.name, dataset, split=cfg.split, seed=seed, params=params,
+            tune_trials=trials, ks=tuple(cfg.ks), out=run_dir, metric=cfg.metric,
+            checkpoints=ckpt, checkpoint_every=cfg.checkpoint_every or 1,
+            stages=stages, other_stages=others, init=init, evaluations=evaluations,
+            stage_cache=root / "_stages",  # an attack is crafted once per dataset and seed, not per victim
+        )
+
+    try:
+        res = run()
+    except StaleCheckpointError as exc:  # left by earlier settings of this run: start afresh
+        assert ckpt is not None
+        print(f"advrec: {exc.path}: a checkpoint of earlier settings of this run; removed, the fit starts afresh",
+              file=sys.stderr)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        res = run()
     if tuned_on is not None:
         res.record.update(tuned_on)
     res.record["requested"] = spec.params

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from advrec.data.interactions import Interactions
-from advrec.errors import ConfigError, ModelFileError
+from advrec.errors import ConfigError, ModelFileError, StaleCheckpointError
 from advrec.train.callbacks import Callback
 from advrec.train.checkpoint import (
     Checkpoint,
@@ -275,10 +275,9 @@ def _resume(
 ) -> dict[str, torch.Tensor] | None:
     s = ckpt.state
     if not same_run(s.get("fingerprint")):
-        raise ConfigError(
+        raise StaleCheckpointError(
             f"{d}: the checkpoint there was written by another run (different model, config or data); "
-            "delete it or choose another checkpoint_dir"
-        )
+            "delete it or choose another checkpoint_dir", d)
     t = ckpt.tensors
     best: dict[str, torch.Tensor] | None = {} if s.get("best_epoch") is not None else None
     try:
