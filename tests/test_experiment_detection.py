@@ -42,3 +42,31 @@ def test_detection_evaluation_reports_the_defence_and_runs_a_detector_on_the_att
 def test_a_bad_detector_in_a_detection_evaluation_is_refused_when_built():
     with pytest.raises(ConfigError, match="detector"):
         make_evaluation("d", "detection", {"stage": "poison", "detector": {"detector": "pca-varselect"}})
+
+
+def test_detection_over_a_grid_of_attacks_scores_the_attack_each_run_applied(tmp_path, synthetic):
+    path = tmp_path / "ratings.csv"
+    synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    cfg = ExperimentConfig(
+        name="grid", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
+        data=[{"name": "random-a", "kind": "inject-random", "fraction": 0.1, "filler": 3, "targets": 2},
+              {"name": "popular-b", "kind": "inject-popular", "n_fake": 4, "filler": 3, "targets": 2}],
+        evaluations=[{"name": "test", "kind": "ranking"},
+                     {"name": "pca", "kind": "detection", "stage": "*", "flag_attack_size": True,
+                      "detector": {"detector": "pca-varselect"}}],
+        models=[{"name": "pop"}, {"name": "pop", "each_data": ["*"], "params_from": "pop"}],
+    )
+    runs = {r["label"]: r for r in run_experiment(cfg, tmp_path / "out", show_progress=False)["runs"]}
+    for label in ("pop@random-a", "pop@popular-b"):
+        got = runs[label]["evaluations"]["pca"]
+        n_fake = runs[label]["data_stages"][0]["n_fake_users"]
+        assert got["stage"] == label.split("@")[1]
+        assert got["metrics"]["n_flagged"] == got["metrics"]["n_fake"] == n_fake  # flags the attack's size
+    assert runs["pop@popular-b"]["evaluations"]["pca"]["metrics"]["n_fake"] == 4
+    assert all(v is None for v in runs["pop"]["evaluations"]["pca"]["metrics"].values())
+
+
+def test_flag_attack_size_still_needs_a_valid_detector():
+    with pytest.raises(ConfigError, match="detector"):
+        make_evaluation("d", "detection", {"stage": "*", "flag_attack_size": True,
+                                           "detector": {"detector": "nope"}})
