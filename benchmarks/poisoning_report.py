@@ -124,6 +124,29 @@ def load_runs(cfg: ExperimentConfig, root: Path, k: int) -> tuple[pd.DataFrame, 
     return pd.DataFrame(rows), missing, unplaced
 
 
+def load_detections(cfg: ExperimentConfig, root: Path) -> pd.DataFrame:
+    """One row per finished run and ``detection`` evaluation with values, shaped like the detection
+    columns of :func:`load_runs` (the detector named after the evaluation)."""
+    names = [e.name for e in cfg.evaluations if e.kind == "detection"]
+    rows = []
+    for spec in cfg.models if names else []:
+        info = classify(cfg, spec)
+        for dataset in cfg.datasets if info is not None and info["attack"] else []:
+            for seed in cfg.seeds:
+                f = run_folder(root, dataset, spec.key, seed) / "result.json"
+                if not f.is_file():
+                    continue
+                evals = json.loads(f.read_text(encoding="utf-8"))["evaluations"]
+                for name in names:
+                    got = evals.get(name, {}).get("metrics", {})
+                    if got.get("f1") is None:
+                        continue
+                    rows.append({**info, "defence": name, "dataset": dataset, "seed": seed,
+                                 "n_flagged": got.get("n_flagged"),
+                                 **{f"det_{m}": _num(got.get(m)) for m in ("precision", "recall", "f1")}})
+    return pd.DataFrame(rows)
+
+
 def _with_robust(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of robust-training models (APR) added again as a defence of their plain model."""
     extra = []
@@ -281,9 +304,8 @@ def render_gains(gains: pd.DataFrame, k: int) -> list[str]:
     return lines
 
 
-def render_defences(defs: pd.DataFrame, check: pd.DataFrame, det: pd.DataFrame, k: int, budget: str,
-                    max_cost: float) -> list[str]:
-    """Gain without / with each defence, the halving check, and the detection table."""
+def render_defences(defs: pd.DataFrame, check: pd.DataFrame, k: int, budget: str, max_cost: float) -> list[str]:
+    """Gain without / with each defence and the halving check."""
     if defs.empty:
         return ["No defended runs in this experiment.", ""]
     lines = ["## Defences", "",
@@ -302,8 +324,16 @@ def render_defences(defs: pd.DataFrame, check: pd.DataFrame, det: pd.DataFrame, 
                     [[r.dataset, r.pool, r.defence, r.victim, str(r.attacks), str(r.with_gain),
                       ("yes" if r.halved else "no") if r.with_gain else "n/a (no gain)",
                       _pct(r.max_cost), "**yes**" if r.passes else "no"] for r in check.itertuples()])
+    return lines
+
+
+def render_detection(det: pd.DataFrame) -> list[str]:
+    """The detection table: precision / recall / F1 per attack, budget and detector."""
+    lines: list[str] = []
     if not det.empty:
-        lines += ["## Detection", "", "Precision / recall / F1 of the flagged users, mean ± std over seeds.", ""]
+        lines += ["## Detection", "",
+                  ("Precision / recall / F1 of the flagged users, mean ± std over seeds (detectors of a "
+                   "`defend-detect` stage, and `detection` evaluations, named after the evaluation)."), ""]
         rows = [[r.dataset, r.pool, r.attack, r.budget, r.detector,
                  *(f"{r[m][0]:.2f} ± {r[m][1]:.2f}" for m in ("precision", "recall", "f1")),
                  f"{r.flagged:.1f}", str(r.seeds), str(r.disagree)]
@@ -348,7 +378,8 @@ def report(cfg: ExperimentConfig, root: Path, *, k: int = 20, budget: str = "3%"
     lines += ["## Attacks", "", *render_gains(gain_table(pairs), k)]
     defs = defence_table(pairs, frame)
     check = halving_check(defs, budget, max_cost) if not defs.empty else pd.DataFrame()
-    lines += render_defences(defs, check, detection_table(frame), k, budget, max_cost)
+    lines += render_defences(defs, check, k, budget, max_cost)
+    lines += render_detection(detection_table(pd.concat([frame, load_detections(cfg, root)], ignore_index=True)))
     return "\n".join(lines)
 
 

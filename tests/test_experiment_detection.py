@@ -64,6 +64,15 @@ def test_detection_over_a_grid_of_attacks_scores_the_attack_each_run_applied(tmp
         assert got["metrics"]["n_flagged"] == got["metrics"]["n_fake"] == n_fake  # flags the attack's size
     assert runs["pop@popular-b"]["evaluations"]["pca"]["metrics"]["n_fake"] == 4
     assert all(v is None for v in runs["pop"]["evaluations"]["pca"]["metrics"].values())
+    # the poisoning report lists each (attack, budget) of the evaluation in its detection table
+    from test_experiment_defence import _report_module
+
+    text = _report_module().report(cfg, tmp_path / "out", k=5)
+    det = text.split("## Detection", 1)[1]
+    rows = [r for r in det.splitlines() if r.startswith("| ") and "| pca |" in r]
+    assert len(rows) == 2 and any("| popular | 4x3 |" in r for r in rows)
+    f1 = runs["pop@random-a"]["evaluations"]["pca"]["metrics"]["f1"]
+    assert any(f"| random | 10% | pca | " in r and f"{f1:.2f} ± " in r for r in rows)
 
 
 def test_flag_attack_size_still_needs_a_valid_detector():
