@@ -72,7 +72,7 @@ def test_detection_over_a_grid_of_attacks_scores_the_attack_each_run_applied(tmp
     rows = [r for r in det.splitlines() if r.startswith("| ") and "| pca |" in r]
     assert len(rows) == 2 and any("| popular | 4x3 |" in r for r in rows)
     f1 = runs["pop@random-a"]["evaluations"]["pca"]["metrics"]["f1"]
-    assert any(f"| random | 10% | pca | " in r and f"{f1:.2f} ± " in r for r in rows)
+    assert any("| random | 10% | pca | " in r and f"{f1:.2f} ± " in r for r in rows)
 
 
 def test_flag_attack_size_still_needs_a_valid_detector():
