@@ -81,6 +81,9 @@ def test_kernel_benchmark_and_apr_defaults_are_one_protocol(file):
     assert off.pop("adversarial") is False and {k: v for k, v in apr.items() if k not in ("eps", "reg_adv")} == off
     for p in (bpr, apr):
         assert (p["optimizer"], p["batch_size"]) == ("sgd", 1)
+    grid = sorted((e.params["attack"], e.params["eps"]) for e in cfg.evaluations if e.kind == "perturb")
+    assert grid == sorted((a, e) for a in ("fgsm", "random") for e in EPS)  # the curve
+    assert all(e.name == f"{e.params['attack']}-{e.params['eps']}" for e in cfg.evaluations if e.kind == "perturb")
     assert {k: apr[k] for k in ("factors", "l2")} == {k: bpr[k] for k in ("factors", "l2")}
     tuned = default_params("apr", dataset)
     if "adv_lr" not in tuned:
