@@ -277,3 +277,40 @@ batch_size = 32
     calls.clear()
     assert main(["run", str(exp), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     assert calls == []
+
+
+def test_unseeded_runs_are_not_copied_when_an_evaluation_draws_from_the_seed(tmp_path, capsys, monkeypatch):
+    """Target items drawn per seed (an attack grid's clean fits) make every seed's run its own."""
+    data = _lightgcn_folder(tmp_path / "lg")
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f"""
+name = "fixed-targets"
+datasets = ["{data}"]
+seeds = [0, 1]
+ks = [5]
+
+[[data]]
+name = "attack"
+kind = "inject-random"
+fraction = 0.1
+filler = 3
+targets = 2
+
+[[evaluations]]
+name = "test"
+kind = "ranking"
+
+[[evaluations]]
+name = "targets"
+kind = "target-items"
+stage = "attack"
+
+[[models]]
+name = "itemknn"
+k = 5
+""")
+    assert main(["run", str(exp), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    runs = {r["seed"]: r for r in json.loads((tmp_path / "r" / "results.json").read_text())["runs"]}
+    assert all("copied_from_seed" not in r for r in runs.values())
+    assert runs[0]["evaluations"]["targets"]["targets"] != runs[1]["evaluations"]["targets"]["targets"]

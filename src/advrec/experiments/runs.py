@@ -127,6 +127,23 @@ def _vectors(run_dir: Path, record: dict[str, Any], metric: str) -> Vectors:
     return out
 
 
+#: evaluation kinds whose result does not depend on the run's seed
+_SEEDLESS_EVALUATIONS = ("ranking", "attribute")
+
+
+def _copyable(cfg: ExperimentConfig, spec: ModelSpec) -> bool:
+    """Whether a run of ``spec`` is the same for every seed: an unseeded model on a fixed split, with
+    no data stage, warm start or borrowed settings, and only evaluations that draw nothing from the
+    seed (target items, perturbations and detectors do)."""
+    from advrec.models.registry import get_model_class
+
+    if spec.tune or get_model_class(spec.name).seeded or cfg.split not in (None, "fixed"):
+        return False
+    if spec.data or spec.init or spec.init_path or spec.params_from:
+        return False
+    return all(e.kind in _SEEDLESS_EVALUATIONS for e in cfg.evaluations)
+
+
 def _copy_unseeded(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
                    run_dir: Path) -> tuple[dict[str, Any], Vectors] | None:
     """The finished run of another seed, when the seed cannot change the result.
@@ -136,11 +153,8 @@ def _copy_unseeded(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSp
     records ``copied_from_seed``; the fitted model stays in the donor's folder.
     """
     from advrec.experiments.pipeline import load_cached
-    from advrec.models.registry import get_model_class
 
-    if spec.tune or get_model_class(spec.name).seeded or cfg.split not in (None, "fixed"):
-        return None
-    if spec.data or spec.init or spec.init_path or spec.params_from or load_cached(dataset).split is None:
+    if not _copyable(cfg, spec) or load_cached(dataset).split is None:
         return None
     for other in cfg.seeds:
         donor = run_folder(run_dir.parents[2], dataset, spec.key, other)
@@ -167,6 +181,8 @@ def reuse_run(run_dir: Path, cfg: ExperimentConfig, spec: ModelSpec, seed: int) 
     record = _record(run_dir)
     if record.get("requested") != spec.params or record.get("seed") != seed:
         return None
+    if record.get("copied_from_seed") is not None and not _copyable(cfg, spec):
+        return None  # copied from another seed when its evaluations did not depend on the seed
     if record.get("stages") != stage_config(cfg, spec):
         return None
     if not spec.tune and spec.params_from is None:  # the per-dataset defaults may have changed since that run
