@@ -10,9 +10,14 @@ from advrec.experiments.evaluations import make_evaluation
 from advrec.experiments.runner import run_experiment
 
 
-def test_detection_evaluation_reports_the_defence_and_runs_a_detector_on_the_attack(tmp_path, synthetic):
+def _csv(tmp_path, synthetic):
     path = tmp_path / "ratings.csv"
     synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    return path
+
+
+def test_detection_evaluation_reports_the_defence_and_runs_a_detector_on_the_attack(tmp_path, synthetic):
+    path = _csv(tmp_path, synthetic)
     cfg = ExperimentConfig(
         name="defence", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
         data=[{"name": "poison", "kind": "inject-random", "fraction": 0.1, "filler": 3, "targets": 2},
@@ -45,8 +50,7 @@ def test_a_bad_detector_in_a_detection_evaluation_is_refused_when_built():
 
 
 def test_detection_over_a_grid_of_attacks_scores_the_attack_each_run_applied(tmp_path, synthetic):
-    path = tmp_path / "ratings.csv"
-    synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    path = _csv(tmp_path, synthetic)
     cfg = ExperimentConfig(
         name="grid", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
         data=[{"name": "random-a", "kind": "inject-random", "fraction": 0.1, "filler": 3, "targets": 2},

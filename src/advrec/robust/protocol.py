@@ -122,8 +122,7 @@ def defence_stage(defence: str, attack: DataStage) -> DataStage:
         kinds = [k for k in HEURISTIC if k != attack.kind]
         params: dict[str, Any] = {"train_attacks": kinds, "train_repeats": 3, "train_params": {"filler": p.filler}}
     else:
-        params = {"n_fake": p.n_fake} if p.n_fake is not None else {"fraction": p.fraction}
-        params = {"n_flag": params["n_fake"]} if "n_fake" in params else params
+        params = {"n_flag": p.n_fake} if p.n_fake is not None else {"fraction": p.fraction}
     return make_stage(DEFENCE_STAGE, "defend-detect", {"detector": detector, "action": action, **params})
 
 
