@@ -33,6 +33,7 @@ MODELS: dict[str, str] = {
     "multvae": "advrec.models.multvae:MultVAE",
     "cfgan": "advrec.models.cfgan:CFGAN",
     "irgan": "advrec.models.irgan:IRGAN",
+    "usergan": "advrec.models.usergan:UserGAN",
     "rp3beta": "advrec.models.rp3beta:RP3beta",
 }
 
