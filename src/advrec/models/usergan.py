@@ -133,7 +133,8 @@ class UserGAN(GANRecommender):
 
     @classmethod
     def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
-        """Optuna search space: learning rates, width, the ZR weight and both sampling ratios."""
+        """Optuna search space: learning rates, width, the ZR weight, both sampling ratios and the
+        weight of the adversarial term (unused by the ablation)."""
         return {
             "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
             "lr_d": t.suggest_float("lr_d", 1e-4, 1e-2, log=True),
@@ -141,6 +142,7 @@ class UserGAN(GANRecommender):
             "alpha": t.suggest_float("alpha", 0.01, 1.0, log=True),
             "zr_ratio": t.suggest_float("zr_ratio", 0.1, 0.9),
             "pm_ratio": t.suggest_float("pm_ratio", 0.1, 0.9),
+            "adv_weight": t.suggest_float("adv_weight", 0.01, 1.0, log=True),
         }
 
     # ------------------------------------------------------------- building
