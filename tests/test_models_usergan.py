@@ -57,11 +57,11 @@ def test_adversarial_fit_logs_the_game_and_saves_both_networks(synthetic, tmp_pa
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_revealed_rows_are_the_earliest_by_time(synthetic):
+def test_revealed_items_are_the_earliest_by_time(synthetic):
     model = create("usergan", **FAST).fit(synthetic)
     users = np.array([0, 5, 7])
     counts = np.array([0, 2, 3])
-    shown = model.revealed_rows(users, counts).numpy()
+    shown = model._arrival.first(users, counts).toarray()
     order = np.lexsort((synthetic.timestamps, synthetic.users))
     for row, (u, n) in enumerate(zip(users, counts, strict=True)):
         mine = synthetic.items[order][synthetic.users[order] == u]

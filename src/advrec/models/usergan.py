@@ -19,10 +19,10 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from advrec.data.interactions import Interactions
-from advrec.data.splits.arrays import user_ranks
 from advrec.errors import DataError
 from advrec.gan.diagnostics import mean_pairwise_distance, profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
+from advrec.models.arrival import Arrival
 from advrec.models.cfgan.masks import draw_row_seeds, sample_unobserved
 from advrec.models.cfgan.networks import densify, mlp
 from advrec.models.foldin import binary_rows, row_chunks
@@ -162,13 +162,8 @@ class UserGAN(GANRecommender):
         c = self.config
         self._feat = self._features()
         self._networks(self._feat.shape[1])
-        by = c.reveal_by if train.timestamps is not None else "random"
-        rng = np.random.default_rng(c.seed)
-        rank, counts = user_ranks(train, by, rng)
-        order = np.lexsort((rank, train.users))
-        self._arrival = train.items[order].astype(np.int64)  # each user's items, earliest first
-        self._starts = np.cumsum(counts) - counts
-        self._counts = counts
+        self._arrival = Arrival(train, c.reveal_by, c.seed)
+        counts = self._arrival.counts
         self._train_users = torch.from_numpy(np.flatnonzero(counts > 0))
         if not len(self._train_users):
             raise DataError(f"usergan: the training data {train.name!r} has no interactions")
@@ -183,32 +178,17 @@ class UserGAN(GANRecommender):
 
     # ------------------------------------------------------------- the game
     def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        """Draw this epoch's number of revealed items per user, their order and the mask seeds."""
-        choices = torch.tensor(self.config.reveal, dtype=torch.int64)
-        pick = torch.randint(len(choices), (self.n_users,), generator=generator)
-        self._epoch_reveal = np.minimum(choices[pick].numpy(), np.maximum(self._counts - 1, 0))
+        """Draw this epoch's number of revealed items per user (and their order) and the mask seeds."""
         if self.config.reveal_by == "random":
-            keys = torch.rand(len(self._arrival), generator=generator).numpy()
-            users = np.repeat(np.arange(self.n_users), self._counts)
-            self._arrival = self._arrival[np.lexsort((keys, users))]
+            self._arrival.reshuffle(generator)
+        self._epoch_reveal = self._arrival.draw(self.config.reveal, generator)
         for kind in ("zr", "pm"):
             self._epoch_seeds[kind] = draw_row_seeds(self.n_users, generator)
-
-    def revealed_rows(self, users: np.ndarray, counts: np.ndarray) -> torch.Tensor:
-        """Dense 0/1 ``(len(users), n_items)``: the first ``counts[j]`` arrived items of each user."""
-        out = torch.zeros((len(users), self.n_items), dtype=torch.float32)
-        total = int(counts.sum())
-        if total:
-            row = np.repeat(np.arange(len(users)), counts)
-            offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            items = self._arrival[np.repeat(self._starts[users], counts) + offset]
-            out[torch.from_numpy(row), torch.from_numpy(items)] = 1.0
-        return out
 
     def _batch(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The (condition, real vector) of a batch of training users under this epoch's reveal."""
         u = users.numpy()
-        shown = self.revealed_rows(u, self._epoch_reveal[u])
+        shown = densify(self._arrival.first(u, self._epoch_reveal[u]), np.arange(len(u)))
         cond = torch.cat([self._feat[u], shown], dim=1).to(self.device)
         return cond, densify(self._rows, u).to(self.device)
 
@@ -255,8 +235,8 @@ class UserGAN(GANRecommender):
         revealing ``reveal[j % len(reveal)]`` items (the same every epoch)."""
         users = self._diag_users
         r = np.asarray(self.config.reveal, np.int64)[np.arange(len(users)) % len(self.config.reveal)]
-        r = np.minimum(r, np.maximum(self._counts[users] - 1, 0))
-        gen = self.generate(self._feat[users], sp.csr_matrix(self.revealed_rows(users, r).numpy()))
+        r = np.minimum(r, np.maximum(self._arrival.counts[users] - 1, 0))
+        gen = self.generate(self._feat[users], self._arrival.first(users, r))
         return profile_diagnostics(self._diag_real, gen, self.config.diag_k, real_pairwise=self._diag_real_pairwise)
 
     # -------------------------------------------------------------- scoring
