@@ -1,4 +1,5 @@
-"""Warm users made to arrive like cold ones: each user's items in arrival order, and the first few.
+"""What a new user brings: their first few items (warm users made to arrive like cold ones) and
+their demographics.
 
 Cold-start models (``usergan``, ``dropoutnet``) learn on warm training users from what a new user
 reveals when they arrive: a cold-user split (``cold-user:F:R``) reveals each cold user's ``R``
@@ -8,7 +9,7 @@ gives the first ``r`` of any user, vectorised over a batch.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +17,7 @@ import torch
 
 from advrec.data.interactions import Interactions
 from advrec.data.splits.arrays import user_ranks
+from advrec.errors import DataError
 
 
 class Arrival:
@@ -60,3 +62,29 @@ class Arrival:
         cols = self.items[np.repeat(self.starts[users], counts) + offset]
         indptr = np.concatenate([[0], np.cumsum(counts)])
         return sp.csr_matrix((np.ones(total, np.float32), cols, indptr), shape=(len(users), self.n_items))
+
+
+def user_feature_matrix(model: Any) -> torch.Tensor:
+    """The encoded user features a ``side_features`` model read in ``fit``, ``(n_users, d)``
+    float32 (``d = 0`` when the training data had none)."""
+    f = getattr(model, "user_features_", None)
+    return torch.zeros((model.n_users, 0)) if f is None else torch.as_tensor(f, dtype=torch.float32)
+
+
+def new_user_features(model: Any, user_features: np.ndarray | None, n: int) -> torch.Tensor:
+    """The features of ``n`` new users for ``fold_in``: as given, checked against the training
+    encoding; zeros (nothing known) when none are given or the model was fit without any.
+
+    Raises
+    ------
+    DataError
+        If the given rows do not have the training data's encoded columns.
+    """
+    d = user_feature_matrix(model).shape[1]
+    if user_features is None or d == 0:
+        return torch.zeros((n, d))
+    feats = torch.as_tensor(np.asarray(user_features, np.float32))
+    if tuple(feats.shape) != (n, d):
+        raise DataError(f"{model.name}: user_features of shape {tuple(feats.shape)}, expected ({n}, {d}) "
+                        f"encoded as in training ({getattr(model, 'user_feature_names_', [])})")
+    return feats

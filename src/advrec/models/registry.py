@@ -34,6 +34,7 @@ MODELS: dict[str, str] = {
     "cfgan": "advrec.models.cfgan:CFGAN",
     "irgan": "advrec.models.irgan:IRGAN",
     "usergan": "advrec.models.usergan:UserGAN",
+    "dropoutnet": "advrec.models.dropoutnet:DropoutNet",
     "rp3beta": "advrec.models.rp3beta:RP3beta",
 }
 

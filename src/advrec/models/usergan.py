@@ -22,7 +22,7 @@ from advrec.data.interactions import Interactions
 from advrec.errors import DataError
 from advrec.gan.diagnostics import mean_pairwise_distance, profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
-from advrec.models.arrival import Arrival
+from advrec.models.arrival import Arrival, new_user_features, user_feature_matrix
 from advrec.models.cfgan.masks import draw_row_seeds, sample_unobserved
 from advrec.models.cfgan.networks import densify, mlp
 from advrec.models.foldin import binary_rows, row_chunks
@@ -146,11 +146,6 @@ class UserGAN(GANRecommender):
         }
 
     # ------------------------------------------------------------- building
-    def _features(self) -> torch.Tensor:
-        """Encoded user features of the training id space, ``(n_users, d)`` (d = 0 without any)."""
-        f = getattr(self, "user_features_", None)
-        return torch.zeros((self.n_users, 0)) if f is None else torch.as_tensor(f, dtype=torch.float32)
-
     def _networks(self, d_feat: int) -> None:
         c = self.config
         d_cond = d_feat + self.n_items
@@ -160,7 +155,7 @@ class UserGAN(GANRecommender):
 
     def _build(self, train: Interactions) -> None:
         c = self.config
-        self._feat = self._features()
+        self._feat = user_feature_matrix(self)
         self._networks(self._feat.shape[1])
         self._arrival = Arrival(train, c.reveal_by, c.seed)
         counts = self._arrival.counts
@@ -253,18 +248,10 @@ class UserGAN(GANRecommender):
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
         assert self._seen is not None
-        return self.generate(self._features()[users], self._seen[users])
+        return self.generate(user_feature_matrix(self)[users], self._seen[users])
 
     def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor:
-        d = self._features().shape[1]
-        if user_features is None or d == 0:
-            feats = torch.zeros((history.shape[0], d))
-        else:
-            feats = torch.as_tensor(np.asarray(user_features, np.float32))
-            if feats.shape != (history.shape[0], d):
-                raise DataError(f"usergan: user_features of shape {tuple(feats.shape)}, expected "
-                                f"({history.shape[0]}, {d}) encoded as in training ({self.user_feature_names_})")
-        return self.generate(feats, history)
+        return self.generate(new_user_features(self, user_features, history.shape[0]), history)
 
     def _state(self) -> dict[str, torch.Tensor]:
         out = {f"g.{k}": v.detach() for k, v in self.g_net.state_dict().items()}
@@ -273,7 +260,7 @@ class UserGAN(GANRecommender):
         return out
 
     def _set_state(self, state: dict[str, torch.Tensor]) -> None:
-        self._networks(self._features().shape[1])
+        self._networks(user_feature_matrix(self).shape[1])
         self.g_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("g.")}, strict=True)
         if self.d_net is not None:
             self.d_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("d.")}, strict=True)

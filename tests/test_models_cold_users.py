@@ -1,4 +1,5 @@
-"""UserGAN: arrival simulation, what the generator learns from demographics and revealed items, the ablation."""
+"""Cold-start models of new users: usergan (arrival simulation, what it learns from demographics and
+revealed items, the ablation) and DropoutNet."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from contract import check_contract
 
 from advrec.data import Interactions
 from advrec.data.splits import cold_users
-from advrec.errors import DataError
+from advrec.errors import ConfigError, DataError
 from advrec.eval.foldin import evaluate_cold_users
 from advrec.models import Recommender, create
 
@@ -114,3 +115,36 @@ def test_cold_users_are_scored_from_revealed_items_and_demographics(synthetic):
     rows = split.revealed.binary_csr[split.cold_users]
     with_feats = model.fold_in(rows, model.user_features_[split.cold_users])
     assert not torch.equal(with_feats, model.fold_in(rows))
+
+
+# ------------------------------------------------------------------ DropoutNet (the baseline)
+DROPOUTNET = {"epochs": 3, "hidden": [16], "dim": 8, "warm_params": {"factors": 8, "epochs": 3}}
+
+
+def test_dropoutnet_contract(synthetic, tmp_path):
+    check_contract("dropoutnet", synthetic, tmp_path, **DROPOUTNET)
+
+
+def test_dropoutnet_new_users_get_their_teams_items_from_demographics_alone():
+    data = _two_tastes()
+    model = create("dropoutnet", epochs=150, hidden=[32], dim=8, dropout=1.0, reveal=[0], lr=3e-3, seed=1,
+                   warm_params={"factors": 8, "epochs": 200, "lr": 0.01}).fit(data)
+    scores = model.fold_in(np.zeros((2, 12)), model.user_features_[[0, 1]]).numpy()
+    assert set(np.argsort(-scores[0])[:5]) == set(range(5))
+    assert set(np.argsort(-scores[1])[:5]) == set(range(5, 10))
+
+
+def test_dropoutnet_without_dropout_reproduces_the_warm_model_for_warm_users():
+    data = _two_tastes()
+    model = create("dropoutnet", epochs=200, hidden=[64], dim=16, dropout=0.0, lr=3e-3, seed=1,
+                   warm_params={"factors": 8, "epochs": 200, "lr": 0.01}).fit(data)
+    warm = create("bpr", factors=8, epochs=200, lr=0.01, seed=1).fit(data)
+    users = np.arange(10)
+    a, b = model.score(users).numpy(), warm.score(users).numpy()
+    for u in users:
+        assert np.corrcoef(a[u], b[u])[0, 1] > 0.9
+
+
+def test_dropoutnet_needs_an_embedding_warm_model(synthetic):
+    with pytest.raises(ConfigError, match="embeddings"):
+        create("dropoutnet", warm="ease").fit(synthetic)
