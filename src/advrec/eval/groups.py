@@ -158,3 +158,18 @@ def _sorted_values(values: list) -> list:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
+
+
+def sparsest_users(counts: np.ndarray, users: np.ndarray, frac: float) -> np.ndarray:
+    """The fraction ``frac`` of ``users`` with the fewest interactions, sorted by index.
+
+    ``round_half_up(frac * len(users))`` users (at least one when there are any), fewest
+    ``counts[user]`` first, ties broken by the lower index, so the same data always give the
+    same users.
+    """
+    users = np.asarray(users, np.int64)
+    if not len(users):
+        return users
+    n = max(1, int(np.floor(frac * len(users) + 0.5)))
+    order = np.lexsort((users, np.asarray(counts)[users]))
+    return np.sort(users[order[:n]])

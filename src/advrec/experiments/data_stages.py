@@ -12,6 +12,8 @@ The poisoning attacks of :mod:`advrec.robust.attacks` (``inject-random``, ...): 
 a fraction of the real ones, appended to the id space and aimed at target items.
 The defences of :mod:`advrec.robust.detect` (``defend-detect``): detect fake profiles and remove
 or down-weight them; they read the records of the earlier stages (:meth:`DataStage.apply_after`).
+Augmentation (:mod:`advrec.experiments.augment`, ``augment``): a generator's proposed interactions
+for sparse users, added as ``Split.generated`` records.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import Any
 
 from advrec.data.splits import Split
 from advrec.errors import AdvrecError
+from advrec.experiments.augment import AUGMENTATIONS
 from advrec.experiments.stage_base import DataStage, build_registered
 from advrec.robust.attacks import ATTACKS
 from advrec.robust.detect import DEFENCES
 from advrec.utils.io import atomic_write_json
 
-DATA_STAGES: dict[str, type[DataStage]] = {**ATTACKS, **DEFENCES}
+DATA_STAGES: dict[str, type[DataStage]] = {**ATTACKS, **DEFENCES, **AUGMENTATIONS}
 
 
 def make_stage(name: str, kind: str, params: dict[str, Any]) -> DataStage:

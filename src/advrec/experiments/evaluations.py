@@ -29,16 +29,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from advrec.data.interactions import Interactions
 from advrec.data.splits import Split
 from advrec.errors import ConfigError
 from advrec.eval.evaluator import EvalResult, evaluate
+from advrec.eval.groups import sparsest_users
+from advrec.experiments.augment import parse_users
 from advrec.experiments.stage_base import DataStage, Registered, StageParams, build_registered, item_index
 from advrec.experiments.stage_check import match_names
 from advrec.models.base import Recommender
@@ -84,6 +86,16 @@ class RankingParams(StageParams):
 
     candidates: Literal["all", "cold-items", "warm-items"] = "all"
     """On a cold-item split: which items are candidates (GAR's cold, warm and hybrid settings)."""
+    users: str = "all"
+    """Which test users are evaluated: ``"all"``, or ``"sparsest:F"``, the fraction F of the test
+    users with the fewest real training interactions (generated ones not counted, so runs with and
+    without augmentation evaluate the same users)."""
+
+    @field_validator("users")
+    @classmethod
+    def _users_ok(cls, v: str) -> str:
+        parse_users(v)
+        return v
 
 
 class Ranking(Evaluation):
@@ -94,8 +106,14 @@ class Ranking(Evaluation):
     params: RankingParams
 
     def run(self, model: Recommender, ctx: EvalContext) -> EvalOutput:
-        return rank_test(model, ctx.split, ctx.fit_data, ctx.ks, self.params.candidates,
-                         show_progress=ctx.show_progress)
+        split = ctx.split
+        if self.params.users != "all":
+            counts = split.real(ctx.fit_data).user_counts()
+            chosen = sparsest_users(counts, split.test.active_users(), parse_users(self.params.users))
+            keep = np.zeros(split.n_users, bool)
+            keep[chosen] = True
+            split = replace(split, test=split.test.subset(keep[split.test.users], name=split.test.name))
+        return rank_test(model, split, ctx.fit_data, ctx.ks, self.params.candidates, show_progress=ctx.show_progress)
 
 
 def rank_test(model: Recommender, split: Split, fit_data: Interactions, ks: tuple[int, ...],
@@ -103,8 +121,10 @@ def rank_test(model: Recommender, split: Split, fit_data: Interactions, ks: tupl
     """The test evaluation of ``model`` fit on ``fit_data``, as the split's kind requires.
 
     Used by every run (``advrec train``, ``advrec run``) and by tuning on the validation split
-    (``split.tuning()``), so cold splits are scored the same way everywhere.
+    (``split.tuning()``), so cold splits are scored the same way everywhere. Records a generator
+    added to the training data (``split.generated``) stay candidates: they are not real consumption.
     """
+    fit_data = split.real(fit_data)
     if split.cold_users is not None and split.revealed is not None:
         from advrec.eval.foldin import evaluate_cold_users
 

@@ -187,7 +187,7 @@ def _record(rec: Recommender, ds: Dataset, sp: Split, fit_data: Any, fit_record:
         "n_test_users": len(res.users),
         "evaluations": {name: r for name, (_, r) in done.items()},
         "data_stages": data_records,
-        "activity_groups": group_report(res, fit_data, 4, key).to_dict(orient="records")
+        "activity_groups": group_report(res, sp.real(fit_data), 4, key).to_dict(orient="records")
         if key in res.per_user else None,
         "data": {"source": ds.source, "train_sha256": fit_data.checksum(), "test_sha256": sp.test.checksum(),
                  "split": sp.summary()},

@@ -12,8 +12,17 @@ from advrec.data.growth import FeatureRows
 from advrec.data.interactions import Interactions
 from advrec.errors import DataError, LeakageError
 
-PARTS = ("train", "test", "valid", "revealed", "valid_revealed")
+PARTS = ("train", "test", "valid", "revealed", "valid_revealed", "generated")
 """The :class:`Interactions` parts of a split (those present share one id space)."""
+
+
+def _isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mask of the entries of ``a`` that occur in ``b`` (``np.isin``, via one sort)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros(len(a), bool)
+    sb = np.sort(b)
+    pos = np.minimum(np.searchsorted(sb, a), len(sb) - 1)
+    return sb[pos] == a
 
 
 def _count_in(a: np.ndarray, b: np.ndarray) -> int:
@@ -55,6 +64,12 @@ class Split:
         was carved to mirror a cold-start test (see
         :func:`advrec.data.splits.carve_validation`); :meth:`tuning` puts them
         in place of the test ones. ``None`` otherwise.
+    generated
+        Records a generator added to ``train`` (augmentation; they are also in
+        ``train``). Models fit on them, but they are not real consumption: they
+        may coincide with held-out pairs (the generator never saw those, so this
+        is no leakage) and :meth:`real` leaves them out of the records that
+        evaluation excludes from the candidates and groups users by.
     """
 
     train: Interactions
@@ -68,11 +83,12 @@ class Split:
     valid_cold_users: np.ndarray | None = None
     valid_cold_items: np.ndarray | None = None
     valid_revealed: Interactions | None = None
+    generated: Interactions | None = None
 
     def __post_init__(self) -> None:
         parts = [
             p
-            for p in (self.train, self.test, self.valid, self.revealed, self.valid_revealed)
+            for p in (self.train, self.test, self.valid, self.revealed, self.valid_revealed, self.generated)
             if p is not None
         ]
         shapes = {(p.n_users, p.n_items) for p in parts}
@@ -116,6 +132,24 @@ class Split:
             valid_revealed=None,
             name=f"{self.name}/valid",
         )
+
+    def real(self, part: Interactions) -> Interactions:
+        """``part`` without its :attr:`generated` records (``part`` itself when nothing was
+        generated): the real records of a fit's data, which evaluation excludes from the candidates.
+
+        A generated pair that is also a real record of ``part`` (a validation record put back by
+        :meth:`train_full`) stays, once: it is real.
+        """
+        if self.generated is None or not len(self.generated):
+            return part
+        keys = part.pair_keys()
+        generated = _isin(keys, self.generated.pair_keys())
+        real_too = [p.pair_keys() for p in (self.valid, self.valid_revealed) if p is not None]
+        if real_too:  # a key with a generated and a real record in part: keep one record
+            both = np.flatnonzero(generated & _isin(keys, np.concatenate(real_too)))
+            _, first, count = np.unique(keys[both], return_index=True, return_counts=True)
+            generated[both[first[count > 1]]] = False
+        return part.subset(~generated, name=part.name)
 
     def train_full(self) -> Interactions:
         """Train plus valid (and the valid part's revealed records), for the final fit."""
@@ -201,6 +235,28 @@ class Split:
         text = f"{note} (train records {len(old)} -> {len(train)})"
         return replace(self, train=train, meta=_noted(self.meta, text)).check_leakage()
 
+    def with_generated(self, records: Interactions, note: str = "generated records added") -> Split:
+        """The split with generated ``records`` added to train and to :attr:`generated`.
+
+        Parameters
+        ----------
+        records
+            New records over this split's id space, none already in train (the caller
+            chose items the users do not have).
+        note
+            What was added, appended to ``meta["notes"]`` (see :meth:`with_train`).
+
+        Raises
+        ------
+        DataError
+            If a record is already a training pair.
+        """
+        if _count_in(records.pair_keys(), self.train.pair_keys()):
+            raise DataError(f"split {self.name!r}: generated records repeat training pairs")
+        generated = records if self.generated is None else self.generated.concat(records, name=records.name)
+        train = self.train.concat(records, name=self.train.name)
+        return replace(self, generated=generated).with_train(train, note)
+
     def check_leakage(self) -> Split:
         """Refuse overlapping pairs and cold users/items that appear in training data.
 
@@ -214,7 +270,7 @@ class Split:
         LeakageError
             Naming the offending parts and the number of shared pairs.
         """
-        train_keys = self.train.pair_keys()
+        train_keys = self.real(self.train).pair_keys()  # generated pairs may meet held-out ones
         named = [("test", self.test)]
         if self.valid is not None:
             named.append(("valid", self.valid))
@@ -259,7 +315,7 @@ class Split:
     def summary(self) -> dict[str, Any]:
         """Counts per part, for logs and manifests."""
         out: dict[str, Any] = {"name": self.name, "n_users": self.n_users, "n_items": self.n_items}
-        for label in ("train", "valid", "test", "revealed", "valid_revealed"):
+        for label in ("train", "valid", "test", "revealed", "valid_revealed", "generated"):
             part = getattr(self, label)
             if part is not None:
                 out[label] = {

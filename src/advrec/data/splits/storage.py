@@ -35,7 +35,7 @@ from advrec.utils.io import atomic_write_json, sha256_file
 FORMAT = "advrec-split"
 VERSION = 1
 MANIFEST = "manifest.json"
-PARTS = ("train", "valid", "test", "revealed", "valid_revealed")
+PARTS = ("train", "valid", "test", "revealed", "valid_revealed", "generated")
 INDEX_SETS = ("cold_users", "cold_items", "valid_cold_users", "valid_cold_items")
 
 
