@@ -1,4 +1,4 @@
-"""The ``advrec`` command line: data, train, run, recommend, perturb, attack, demo.
+"""The ``advrec`` command line: data, train, run, recommend, perturb, attack, augment, demo.
 
 Every user mistake (unknown dataset, bad split spec, misspelt parameter,
 corrupted model folder) prints one clear line on stderr and exits with 2.
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from advrec.cli.attack import add_attack_parser, attack_command
+from advrec.cli.augment import add_augment_parser, augment_command
 from advrec.cli.files import add_file_options, data_command, train_command
 from advrec.cli.perturb import add_perturb_parser, perturb_command
 from advrec.errors import AdvrecError
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_perturb_parser(sub)
     add_attack_parser(sub)
+    add_augment_parser(sub)
 
     demo = sub.add_parser("demo", help="fetch ML-100K, train the baselines, print a results table")
     demo.add_argument("--models", nargs="+", metavar="MODEL", help="subset of models to run")
@@ -108,7 +110,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _parser().print_help()
         return 0
     handler = {"data": data_command, "train": train_command, "run": _run, "recommend": _recommend, "demo": _demo,
-               "curves": _curves, "perturb": perturb_command, "attack": attack_command}
+               "curves": _curves, "perturb": perturb_command, "attack": attack_command,
+               "augment": augment_command}
     return handler[args.command](args)
 
 

@@ -42,15 +42,17 @@ def sniff_split_format(path: Path) -> str:
     return "pairs" if kind == "pairs" else "lightgcn"
 
 
-def _fixed_split_files(path: Path) -> tuple[Path, Path, Path | None] | None:
-    """``X.train`` (or ``X.base``) + ``X.test`` [+ ``X.valid``] when the folder holds exactly one such pair."""
+def _fixed_split_files(path: Path) -> tuple[Path, Path, Path | None, Path | None] | None:
+    """``X.train`` (or ``X.base``) + ``X.test`` [+ ``X.valid``] [+ ``X.generated``, records a generator
+    added to train] when the folder holds exactly one such pair."""
     stems = sorted({f.stem for f in path.iterdir() if f.suffix in (".train", ".base")
                     and f.with_suffix(".test").is_file()})
     if len(stems) != 1:
         return None
     train = next(f for f in (path / f"{stems[0]}.train", path / f"{stems[0]}.base") if f.is_file())
-    valid = path / f"{stems[0]}.valid"
-    return train, path / f"{stems[0]}.test", valid if valid.is_file() else None
+    valid, generated = (path / f"{stems[0]}.{part}" for part in ("valid", "generated"))
+    return (train, path / f"{stems[0]}.test", valid if valid.is_file() else None,
+            generated if generated.is_file() else None)
 
 
 def load_path(path: Path, options: FileOptions | None = None) -> Dataset:

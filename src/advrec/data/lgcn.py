@@ -120,7 +120,8 @@ def split_from_parts(
     Parameters
     ----------
     parts
-        ``"train"`` and ``"test"``, optionally ``"valid"``.
+        ``"train"`` and ``"test"``, optionally ``"valid"`` and ``"generated"`` (records a
+        generator added to train: :attr:`Split.generated`, not part of the union).
     user_features, item_features
         Side tables attached to the union and to every part.
     check
@@ -128,15 +129,17 @@ def split_from_parts(
     """
     named = {k: replace(v, name=f"{name}/{k}", user_features=user_features, item_features=item_features)
              for k, v in parts.items()}
-    order = [k for k in PARTS if k in named]
+    order = [k for k in PARTS if k in named and k != "generated"]  # generated records are no data
     union = named[order[0]]
     for k in order[1:]:
         union = union.concat(named[k])
     union = replace(union, name=name)
+    generated = named.get("generated")
     split = Split(
-        train=named["train"],
+        train=named["train"] if generated is None else named["train"].concat(generated, name=named["train"].name),
         test=named["test"],
         valid=named.get("valid"),
+        generated=generated,
         name=f"{name}:fixed",
         meta={"fixed": True, "parts": {k: len(named[k]) for k in order}},
     )

@@ -189,7 +189,8 @@ def split_name(train: Path, test: Path) -> str:
     return "_".join(common) or train.resolve().parent.name or "data"
 
 
-def load_own_split(train: str | Path, test: str | Path, valid: str | Path | None = None, *,
+def load_own_split(train: str | Path, test: str | Path, valid: str | Path | None = None,
+                   generated: str | Path | None = None, *,
                    options: FileOptions = FileOptions(), name: str | None = None) -> Dataset:
     """Load a fixed split from files of any names, over one id space.
 
@@ -197,6 +198,9 @@ def load_own_split(train: str | Path, test: str | Path, valid: str | Path | None
     ----------
     train, test, valid
         The parts' files (``--train``, ``--test``, ``--valid``).
+    generated
+        Records a generator added to the training data (written by ``advrec augment``): models fit
+        on them, evaluation keeps them as candidates (:attr:`Split.generated`).
     options
         How to read them (every file is sniffed on its own where an option is None).
     name
@@ -209,8 +213,9 @@ def load_own_split(train: str | Path, test: str | Path, valid: str | Path | None
         or parts that share (user, item) pairs.
     """
     files = {"train": Path(train), "test": Path(test)}
-    if valid is not None:
-        files["valid"] = Path(valid)
+    for key, f in (("valid", valid), ("generated", generated)):
+        if f is not None:
+            files[key] = Path(f)
     parts = {k: read_part(f, options) for k, f in files.items()}
     name = name or split_name(files["train"], files["test"])
     encoded = _encode_parts(parts, options)
