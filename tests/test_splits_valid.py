@@ -151,8 +151,9 @@ def test_leakage_of_valid_cold_sets_detected(synthetic):
         ("temporal:0.75", ("temporal", {"train_frac": 0.75})),
         ("cold-item:0.2", ("cold-item", {"frac": 0.2, "warm_test": 0.2})),
         ("cold-item:0.3:0", ("cold-item", {"frac": 0.3, "warm_test": 0.0})),
-        ("cold-user:0.2", ("cold-user", {"frac": 0.2, "reveal": 0})),
-        ("cold-user:0.3:5", ("cold-user", {"frac": 0.3, "reveal": 5})),
+        ("cold-user:0.2", ("cold-user", {"frac": 0.2, "reveal": 0, "by": "time"})),
+        ("cold-user:0.3:5", ("cold-user", {"frac": 0.3, "reveal": 5, "by": "time"})),
+        ("cold-user:0.3:5:random", ("cold-user", {"frac": 0.3, "reveal": 5, "by": "random"})),
         ("fixed", ("fixed", {})),
     ],
 )
@@ -177,7 +178,7 @@ def test_parse_spec(spec, expected):
 def test_parse_spec_errors(spec, why):
     with pytest.raises(ConfigError, match=why) as err:
         parse_spec(spec)
-    assert repr(spec) in str(err.value) and "cold-user[:FRAC[:REVEAL]]" in str(err.value)
+    assert repr(spec) in str(err.value) and "cold-user[:FRAC[:REVEAL[:time|:random]]]" in str(err.value)
 
 
 @pytest.mark.parametrize("spec", SPECS)

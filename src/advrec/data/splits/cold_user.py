@@ -84,7 +84,7 @@ def cold_users(
     rng = rng_for(seed, TAG_COLD_USERS)
     cold, revealed, held = hold_out_users(inter, f, int(reveal), by, rng)
     names = part_names(inter.name)
-    name = f"cold-user:{f:g}" + (f":{int(reveal)}" if reveal else "")
+    name = f"cold-user:{f:g}" + (f":{int(reveal)}" if reveal else "") + (":random" if reveal and by == "random" else "")
     return Split(
         train=inter.subset(~(revealed | held), name=names["train"]),
         test=inter.subset(held, name=names["test"]),

@@ -16,9 +16,9 @@ from advrec.errors import ConfigError, DataError
 
 SPEC_GRAMMAR = (
     "random[:TRAIN_RATIO] | loo[:time|:random] | temporal[:TRAIN_FRAC] | "
-    "cold-item[:FRAC[:WARM_TEST]] | cold-user[:FRAC[:REVEAL]] | fixed  "
-    "(ratios in (0, 1), WARM_TEST in [0, 1), REVEAL an integer >= 0; "
-    "e.g. 'random:0.8', 'cold-item:0.2:0.2', 'cold-user:0.2:5')"
+    "cold-item[:FRAC[:WARM_TEST]] | cold-user[:FRAC[:REVEAL[:time|:random]]] | fixed  "
+    "(ratios in (0, 1), WARM_TEST in [0, 1), REVEAL an integer >= 0 revealed earliest first, or at "
+    "random for data without timestamps; e.g. 'random:0.8', 'cold-item:0.2:0.2', 'cold-user:0.2:5')"
 )
 
 # kind -> (names of the positional arguments, defaults)
@@ -27,7 +27,7 @@ _ARGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "loo": (("by",), {"by": "time"}),
     "temporal": (("train_frac",), {"train_frac": 0.8}),
     "cold-item": (("frac", "warm_test"), {"frac": 0.2, "warm_test": 0.2}),
-    "cold-user": (("frac", "reveal"), {"frac": 0.2, "reveal": 0}),
+    "cold-user": (("frac", "reveal", "by"), {"frac": 0.2, "reveal": 0, "by": "time"}),
     "fixed": ((), {}),
 }
 
@@ -42,7 +42,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     ``params`` are keyword arguments of the matching splitter, with defaults
     filled in: ``"random:0.7" -> ("random", {"train_ratio": 0.7})``,
     ``"loo" -> ("loo", {"by": "time"})``,
-    ``"cold-user:0.2:5" -> ("cold-user", {"frac": 0.2, "reveal": 5})``,
+    ``"cold-user:0.2:5" -> ("cold-user", {"frac": 0.2, "reveal": 5, "by": "time"})``,
     ``"cold-item:0.3" -> ("cold-item", {"frac": 0.3, "warm_test": 0.2})``.
 
     Raises
@@ -91,7 +91,7 @@ def _build(inter: Interactions, kind: str, params: dict[str, Any], seed: int) ->
         return temporal(inter, params["train_frac"])
     if kind == "cold-item":
         return cold_items(inter, params["frac"], params["warm_test"], seed=seed)
-    return cold_users(inter, params["frac"], reveal=params["reveal"], seed=seed)
+    return cold_users(inter, params["frac"], reveal=params["reveal"], seed=seed, by=params["by"])
 
 
 def make_split(
