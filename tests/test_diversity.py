@@ -1,0 +1,109 @@
+"""Diversity re-rankers (MMR, greedy DPP), the evaluation of re-ranked lists and ``advrec rerank``."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_synthetic
+
+from advrec.cli import main
+from advrec.diversity import RerankedView, evaluate_reranked, intra_list_distance, rerank
+from advrec.diversity.rerank import _candidates, dpp
+from advrec.eval import Evaluator
+from advrec.models import create
+
+
+def _data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(8, 60, generator=g), (torch.rand(60, 6, generator=g) < 0.3).float() + 1e-3
+
+
+def test_greedy_dpp_adds_the_item_of_largest_log_det_each_step():
+    scores, _ = _data()
+    vectors = torch.rand(60, 32, generator=torch.Generator().manual_seed(3))  # full rank: no ties in the gains
+    _, rel, sim = _candidates(scores, vectors, 25)
+    lam = 0.6
+    alpha = lam / (2 * (1 - lam))
+    got = dpp(rel, sim, 8, lam)
+    for b in range(len(scores)):
+        q = torch.exp(alpha * rel[b].double())
+        kernel = q[:, None] * sim[b].double() * q[None, :]
+        chosen: list[int] = []
+        for _ in range(8):
+            rest = [i for i in range(25) if i not in chosen]
+            chosen.append(max(rest, key=lambda i: float(torch.logdet(kernel[chosen + [i]][:, chosen + [i]]))))
+        assert got[b].tolist() == chosen
+
+
+@pytest.mark.parametrize("method", ["mmr", "dpp"])
+def test_lambda_one_keeps_the_models_ranking_and_excluded_items_never_come_back(method):
+    scores, vectors = _data(1)
+    np.testing.assert_array_equal(rerank(scores, vectors, 10, method=method, lam=1.0),
+                                  torch.topk(scores, 10).indices)
+    masked = scores.clone()
+    masked[:, :30] = float("-inf")
+    for lam in (0.0, 0.5):
+        assert (rerank(masked, vectors, 10, method=method, lam=lam) >= 30).all()
+
+
+@pytest.mark.parametrize("method", ["mmr", "dpp"])
+def test_low_lambda_alternates_between_two_tastes(method):
+    # items 0-9 all of genre a and better scored, items 10-19 all of genre b
+    vectors = torch.zeros(20, 2)
+    vectors[:10, 0] = vectors[10:, 1] = 1.0
+    scores = torch.linspace(2.0, 1.0, 20)[None, :]
+    top = rerank(scores, vectors, 4, method=method, lam=0.3 if method == "mmr" else 0.2, candidates=20)[0].tolist()
+    assert top[0] == 0 and top[1] == 10  # the best of genre a, then the best of genre b
+    plain = rerank(scores, vectors, 4, method=method, lam=1.0, candidates=20)[0].tolist()
+    assert plain == [0, 1, 2, 3]
+
+
+def test_bad_arguments_are_refused():
+    scores, vectors = _data()
+    with pytest.raises(ValueError, match="lambda"):
+        rerank(scores, vectors, 5, lam=1.5)
+    with pytest.raises(ValueError, match="candidates"):
+        rerank(scores, vectors, 5, candidates=3)
+    with pytest.raises(ValueError, match="unknown"):
+        rerank(scores, vectors, 5, method="xyz")  # type: ignore[arg-type]
+
+
+def test_the_evaluator_sees_the_reranked_lists(synthetic_split):
+    model = create("bpr", factors=8, epochs=3, seed=0).fit(synthetic_split.train)
+    vectors = model.embeddings()[1].numpy()
+    view = RerankedView(model, vectors, 5, method="dpp", lam=0.3, candidates=20)
+    res = Evaluator((5,), item_features=vectors).evaluate(view, synthetic_split.train, synthetic_split.test)
+    users = res.users
+    scores = model.score(users).masked_fill(model.seen_mask(users), float("-inf"))
+    expected = rerank(scores, torch.as_tensor(vectors), 5, method="dpp", lam=0.3, candidates=20).numpy()
+    np.testing.assert_array_equal(np.stack([view.lists[int(u)] for u in users]), expected)
+    lists = expected
+    by_hand = np.mean([np.mean([1 - np.dot(*(vectors[[a, b]] / np.linalg.norm(vectors[[a, b]], axis=1)[:, None]))
+                                for a, b in combinations(row, 2)]) for row in lists])
+    assert intra_list_distance(lists, vectors) == pytest.approx(by_hand, rel=1e-6)
+    plain = Evaluator((5,)).evaluate(model, synthetic_split.train, synthetic_split.test).summary
+    same = evaluate_reranked(model, synthetic_split.train, synthetic_split.test, method="mmr", lam=1.0,
+                             vectors=vectors, k=5, candidates=20)["metrics"]
+    assert same["ndcg@5"] == pytest.approx(plain["ndcg@5"], abs=1e-12)
+
+
+def test_rerank_command(tmp_path, capsys):
+    frame = make_synthetic(seed=2).to_frame(external=True).rename(columns={"value": "rating"})
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    assert main(["train", "bpr", "--data", str(tmp_path / "r.csv"), "--set", "epochs=3", "--set", "factors=8",
+                 "--out", str(tmp_path / "m"), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["rerank", str(tmp_path / "m"), "--method", "dpp", "--lambda", "0.3", "--k", "5",
+                 "--candidates", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["similarity"] == "embeddings" and out["lambda"] == 0.3 and out["n_users"] > 0
+    assert out["metrics"]["ild@5"] > out["base"]["ild@5"]
+    assert out["relative_ndcg_cost"] == pytest.approx(1 - out["metrics"]["ndcg@5"] / out["base"]["ndcg@5"])
+    assert main(["rerank", str(tmp_path / "m"), "--method", "mmr", "--lambda", "2"]) == 2
+    assert "--lambda" in capsys.readouterr().err
+    assert main(["rerank", str(tmp_path / "m"), "--method", "mmr", "--lambda", "0.5", "--similarity", "genres"]) == 2
+    assert "genres" in capsys.readouterr().err
