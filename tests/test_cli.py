@@ -45,6 +45,16 @@ def test_train_json_and_recommend(csv_path, tmp_path, capsys):
     assert table["user"].nunique() == 50 and (table["rank"] <= 2).all()
 
 
+def test_cold_item_split_reports_the_cold_setting_and_all_three(csv_path, tmp_path, capsys):
+    assert main(["train", "itemknn", "--data", str(csv_path), "--split", "cold-item:0.2", "--out",
+                 str(tmp_path / "m"), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    by = rec["metrics_by_setting"]
+    assert set(by) == {"cold", "warm", "all"}
+    assert rec["metrics"]["ndcg@20"] == by["cold"]["ndcg@20"] != by["warm"]["ndcg@20"]
+    assert rec["n_test_users"] == by["cold"]["n_users"]
+
+
 def test_same_seed_same_metrics(csv_path, tmp_path, capsys):
     runs = []
     for i in range(2):

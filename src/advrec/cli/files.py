@@ -143,7 +143,7 @@ def train_command(args: argparse.Namespace) -> int:
     save_source(args, out)  # what `advrec perturb` reads to rebuild the split
     if args.json:
         keep = ("model", "dataset", "split", "seed", "hyperparameters", "defaults", "fit_seconds", "eval_seconds",
-                "metrics", "n_test_users", "out")
+                "metrics", "metrics_by_setting", "n_test_users", "out")
         print(json.dumps({**{k: rec[k] for k in keep if k in rec}, "tuning": tuning_summary(rec.get("tuning"))}))
     else:
         print(f"{rec['model']} on {rec['dataset']} ({rec['split']}, seed {rec['seed']}): "

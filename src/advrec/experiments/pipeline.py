@@ -119,7 +119,8 @@ def train_and_evaluate(
         where stages keep their outputs for runs on the same data and seed (None: nothing kept).
     evaluations
         Named evaluations (:mod:`advrec.experiments.evaluations`); default ``test``, full ranking
-        (fold-in for cold users, three settings for cold items). ``record["metrics"]`` are the first's.
+        (fold-in for cold users; on a cold-item split the cold setting, with ``record["metrics_by_setting"]``
+        holding ``cold``, ``warm`` and ``all``). ``record["metrics"]`` are the first's.
     init, fallback
         A fitted model whose parameters start the final fit (a warm start). ``fallback``: without
         tuned defaults for ``model`` on the dataset, say so on stderr, use the model's fallback
@@ -144,7 +145,10 @@ def train_and_evaluate(
                                 every=checkpoint_every, show_progress=show_progress)
     ctx = EvalContext(sp, fit_data, tuple(ks), seed, {r["name"]: r for r in data_records},
                       {st.name: st for st in other_stages}, show_progress=show_progress)
-    done = eval_stages(rec, evaluations or [Ranking("test", {})], ctx, out=out_dir, fit_record=fit_record)
+    # the default evaluation: full ranking; on a cold-item split the cold setting (cold items the only
+    # candidates), with the warm and all-items settings beside it (record["metrics_by_setting"])
+    default = Ranking("test", {"candidates": "cold-items"} if sp.cold_items is not None else {})
+    done = eval_stages(rec, evaluations or [default], ctx, out=out_dir, fit_record=fit_record)
     record = _record(rec, ds, sp, fit_data, fit_record, done, data_records,
                      tuning={"trials": len(trials), "history": trials} if trials else None, defaults=plan.source,
                      **({} if out_dir is None else {"out": str(out_dir)}))
@@ -185,6 +189,7 @@ def _record(rec: Recommender, ds: Dataset, sp: Split, fit_data: Any, fit_record:
         "eval_seconds": round(sum(r["seconds"] for _, r in done.values()), 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
         "n_test_users": len(res.users),
+        **({"metrics_by_setting": settings} if (settings := next(iter(done.values()))[1].get("settings")) else {}),
         "evaluations": {name: r for name, (_, r) in done.items()},
         "data_stages": data_records,
         "activity_groups": group_report(res, sp.real(fit_data), 4, key).to_dict(orient="records")
