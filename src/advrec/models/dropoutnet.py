@@ -21,9 +21,9 @@ import torch
 from pydantic import Field, field_validator
 
 from advrec.data.interactions import Interactions
-from advrec.errors import ConfigError
 from advrec.models.arrival import Arrival, new_user_features, user_feature_matrix
 from advrec.models.cfgan.networks import mlp
+from advrec.models.content import warm_embeddings
 from advrec.models.foldin import binary_rows, row_chunks
 from advrec.models.torch_base import TorchConfig, TorchRecommender, batch_weight, make_optimizer
 from advrec.train.callbacks import Callback
@@ -90,17 +90,9 @@ class DropoutNet(TorchRecommender):
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
-        from advrec.models.registry import create
-
         c = self.config
-        warm = create(c.warm, **{**c.warm_params, "seed": c.seed})
-        if "embeddings" not in warm.capabilities:
-            raise ConfigError(f"dropoutnet: warm model {c.warm!r} has no embeddings() to take preference "
-                              "vectors from (use e.g. bpr or lightgcn)")
-        warm.fit(train, show_progress=show_progress)
-        u, v = warm.embeddings()
-        self.user_pref_, self.item_pref_ = u.float(), v.float()
-        self._warm = warm
+        self.user_pref_, self.item_pref_, self._warm = warm_embeddings(c.warm, c.warm_params, c.seed, train,
+                                                                       show_progress)
         try:
             super()._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
         finally:

@@ -35,6 +35,7 @@ MODELS: dict[str, str] = {
     "irgan": "advrec.models.irgan:IRGAN",
     "usergan": "advrec.models.usergan:UserGAN",
     "dropoutnet": "advrec.models.dropoutnet:DropoutNet",
+    "itemgan": "advrec.models.itemgan:ItemGAN",
     "rp3beta": "advrec.models.rp3beta:RP3beta",
 }
 

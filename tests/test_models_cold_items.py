@@ -1,0 +1,65 @@
+"""Cold items from content: itemgan (GAR-style) and its ablation, the content-to-embedding regression."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+from contract import check_contract
+
+from advrec.data import Interactions
+from advrec.models import create
+
+WARM = {"factors": 8, "epochs": 30, "lr": 0.02}
+FAST = {"epochs": 2, "g_hidden": [16], "d_hidden": [8], "warm_params": {"factors": 4, "epochs": 2}}
+
+
+def _without_items(data: Interactions, items: np.ndarray) -> Interactions:
+    return data.subset(~np.isin(data.items, items), name=data.name)
+
+
+def test_contract(synthetic, tmp_path):
+    check_contract("itemgan", synthetic, tmp_path, **FAST)
+
+
+def test_contract_of_the_ablation(synthetic, tmp_path):
+    model = check_contract("itemgan", synthetic, tmp_path, adversarial=False, **FAST)
+    assert model.d_net is None and set(model.history[-1]) >= {"g_sim"} and "g_adv" not in model.history[-1]
+
+
+def test_warm_items_keep_their_vectors_and_cold_items_get_generated_ones(synthetic):
+    cold = np.array([0, 5, 9])
+    train = _without_items(synthetic, cold)
+    model = create("itemgan", **FAST).fit(train)
+    vectors = model.item_vectors()
+    warm = np.setdiff1d(np.arange(train.n_items), cold)
+    torch.testing.assert_close(vectors[warm], model.item_emb_[warm], rtol=0, atol=0)
+    torch.testing.assert_close(vectors[cold], model.g_net(model.content_[cold]))
+    scores = model.score(np.arange(3))
+    torch.testing.assert_close(scores, model.user_emb_[:3] @ vectors.T)
+
+
+def test_the_warm_scores_are_the_warm_models_own(synthetic):
+    model = create("itemgan", adversarial=False, epochs=1, warm_params=WARM, seed=3).fit(synthetic)
+    warm = create("bpr", **WARM, seed=3).fit(synthetic)
+    torch.testing.assert_close(model.score(np.arange(10)), warm.score(np.arange(10)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_cold_item_is_ranked_for_the_users_of_its_genre():
+    from conftest import make_synthetic
+
+    data = make_synthetic(n_users=120, n_items=60, density=0.2, seed=4)
+    genre = data.item_features["genre"].to_numpy()
+    data = replace(data, item_features=pd.DataFrame({"kind": [f"g{g}" for g in genre]}))  # one-hot content
+    cold = np.array([i for g in range(3) for i in np.flatnonzero(genre == g)[:2]])
+    train = _without_items(data, cold)
+    x = train.binary_csr.toarray()
+    taste = np.stack([x[:, genre == g].sum(1) for g in range(3)], axis=1).argmax(1)  # each user's main genre
+    for adversarial in (True, False):
+        model = create("itemgan", adversarial=adversarial, epochs=30, warm_params=WARM, seed=0).fit(train)
+        scores = model.score(np.arange(train.n_users)).numpy()
+        for item in cold:
+            g = genre[item]
+            assert scores[taste == g, item].mean() > scores[taste != g, item].mean()
