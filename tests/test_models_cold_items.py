@@ -63,3 +63,35 @@ def test_a_cold_item_is_ranked_for_the_users_of_its_genre():
         for item in cold:
             g = genre[item]
             assert scores[taste == g, item].mean() > scores[taste != g, item].mean()
+
+
+# ------------------------------------------------------------------ content baselines
+def _genre_data() -> Interactions:
+    """4 users x 5 items; items 0-1 genre a, 2-3 genre b, item 4 (no interactions) genre a."""
+    users, items = [0, 0, 1, 1, 2, 3], [0, 1, 0, 2, 3, 1]
+    inter = Interactions(np.array(users), np.array(items), np.ones(6, np.float32), np.arange(4), np.arange(5))
+    return replace(inter, item_features=pd.DataFrame({"kind": ["a", "a", "b", "b", "a"]}))
+
+
+def test_contracts_of_the_content_baselines(synthetic, tmp_path):
+    check_contract("contentknn", synthetic, tmp_path)
+    kinds = pd.DataFrame({"kind": [f"g{g}" for g in synthetic.item_features["genre"]]})
+    check_contract("genrepop", replace(synthetic, item_features=kinds), tmp_path)
+
+
+def test_contentknn_is_the_mean_cosine_to_the_users_items():
+    data = _genre_data()
+    model = create("contentknn").fit(data)
+    c = model.content_.numpy()
+    np.testing.assert_allclose(np.linalg.norm(c, axis=1), 1.0, rtol=1e-6)
+    expected = np.stack([c[data.binary_csr[u].indices].mean(0) @ c.T for u in range(4)])
+    np.testing.assert_allclose(model.score(np.arange(4)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.fold_in(np.eye(5)[[2]]).numpy()[0], c[2] @ c.T, rtol=1e-5, atol=1e-6)
+
+
+def test_genrepop_gives_a_cold_item_its_genres_popularity():
+    model = create("genrepop").fit(_genre_data())
+    pop = np.array([2, 2, 1, 1, 0], np.float32)  # training users per item
+    expected = pop.copy()
+    expected[4] = pop[[0, 1]].mean()  # genre a: items 0 and 1
+    np.testing.assert_allclose(model.score([0])[0].numpy(), expected)
