@@ -95,3 +95,25 @@ def test_genrepop_gives_a_cold_item_its_genres_popularity():
     expected = pop.copy()
     expected[4] = pop[[0, 1]].mean()  # genre a: items 0 and 1
     np.testing.assert_allclose(model.score([0])[0].numpy(), expected)
+
+
+def test_dropoutnet_items_contract(synthetic, tmp_path):
+    check_contract("dropoutnet-items", synthetic, tmp_path, epochs=2, hidden=[8], dim=4,
+                   warm_params={"factors": 4, "epochs": 2})
+
+
+def test_dropoutnet_items_scores_cold_items_from_content_for_the_users_of_their_genre():
+    from conftest import make_synthetic
+
+    data = make_synthetic(n_users=120, n_items=60, density=0.2, seed=4)
+    genre = data.item_features["genre"].to_numpy()
+    data = replace(data, item_features=pd.DataFrame({"kind": [f"g{g}" for g in genre]}))
+    cold = np.array([i for g in range(3) for i in np.flatnonzero(genre == g)[:2]])
+    train = _without_items(data, cold)
+    x = train.binary_csr.toarray()
+    taste = np.stack([x[:, genre == g].sum(1) for g in range(3)], axis=1).argmax(1)
+    model = create("dropoutnet-items", epochs=60, hidden=[32], dim=8, dropout=0.5, lr=3e-3, warm_params=WARM,
+                   seed=0).fit(train)
+    scores = model.score(np.arange(train.n_users)).numpy()
+    for item in cold:
+        assert scores[taste == genre[item], item].mean() > scores[taste != genre[item], item].mean()

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     import optuna
 
 
-class DropoutNetConfig(TorchConfig):
-    """Hyper-parameters of :class:`DropoutNet`."""
+class DropoutConfig(TorchConfig):
+    """Hyper-parameters shared by DropoutNet for users and for items."""
 
     warm: str = "bpr"
     """The warm model whose embeddings are the preference inputs (a model with ``embeddings``)."""
@@ -44,16 +44,22 @@ class DropoutNetConfig(TorchConfig):
     dim: int = Field(100, ge=1)
     """Size of the common output space."""
     dropout: float = Field(0.5, ge=0, le=1)
-    """Probability that a user's preference input is replaced by a new user's (the transform)."""
+    """Probability that a preference input is dropped out during training (replaced by what a new
+    user or item would have)."""
+    batch_size: int = Field(256, ge=1)
+    """Rows per step (each with every target score of its row)."""
+    epochs: int = Field(50, ge=1)
+    """Passes over the training rows."""
+
+
+class DropoutNetConfig(DropoutConfig):
+    """Hyper-parameters of :class:`DropoutNet`."""
+
     reveal: list[int] = Field(default_factory=lambda: [0, 1, 3, 5])
     """Numbers of a dropped-out user's earliest items whose mean item vector replaces their own
     (0: a zero vector, demographics alone)."""
     reveal_by: Literal["time", "random"] = "time"
     """Which items count as the first (see :class:`~advrec.models.arrival.Arrival`)."""
-    batch_size: int = Field(256, ge=1)
-    """Users per step (each with every item's target score)."""
-    epochs: int = Field(50, ge=1)
-    """Passes over the training users."""
 
     @field_validator("reveal")
     @classmethod
