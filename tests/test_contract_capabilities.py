@@ -25,6 +25,10 @@ FAST: dict[str, dict] = {
     "puresvd": {"factors": 5},
     "itemknn": {"k": 10},
     "slim": {"alpha": 0.1},
+    "usergan": {"epochs": 2, "g_hidden": [16], "d_hidden": [8]},
+    "dropoutnet": {"epochs": 2, "hidden": [8], "dim": 4, "warm_params": {"factors": 4, "epochs": 2}},
+    "dropoutnet-items": {"epochs": 2, "hidden": [8], "dim": 4, "warm_params": {"factors": 4, "epochs": 2}},
+    "itemgan": {"epochs": 2, "g_hidden": [8], "d_hidden": [8], "warm_params": {"factors": 4, "epochs": 2}},
 }
 
 MODELS = available()

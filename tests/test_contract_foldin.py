@@ -24,6 +24,8 @@ FAST: dict[str, dict] = {
     "apr-lightgcn": {"epochs": 4, "batch_size": 64, "pretrain_epochs": 2},
     "irgan": {"epochs": 4, "pretrain_epochs": 2, "factors": 8, "batch_size": 16, "batch_size_d": 64},
     "cfgan": {"mode": "user", "epochs": 3, "g_hidden": [16], "d_hidden": [8], "batch_size": 16, "batch_size_d": 16},
+    "usergan": {"epochs": 2, "g_hidden": [16], "d_hidden": [8]},
+    "dropoutnet": {"epochs": 2, "hidden": [8], "dim": 4, "warm_params": {"factors": 4, "epochs": 2}},
 }
 #: settings that learn the synthetic taste groups (the ranking tests)
 LEARN: dict[str, dict] = {
@@ -35,11 +37,14 @@ LEARN: dict[str, dict] = {
     "multvae": {"epochs": 20, "batch_size": 32, "dims": [32, 8], "lr": 0.01, "total_anneal_steps": 100},
 }
 #: models whose fold-in runs a training row through the same computation as ``score``
-EXACT = ("pop", "ease", "itemknn", "puresvd", "slim", "rp3beta", "multvae", "cfgan")
+EXACT = ("pop", "ease", "itemknn", "puresvd", "slim", "rp3beta", "multvae", "cfgan", "contentknn", "genrepop")
 #: models whose fold-in solves for a user vector with the item side fixed
 SOLVED = ("bpr", "apr", "lightgcn", "apr-lightgcn", "irgan")
 #: models whose fold-in reads the new users' side features instead of their history
 BY_FEATURES = ("grouppop",)
+#: models trained to score new users from what they reveal and their features (their own tests:
+#: tests/test_models_cold_users.py); usergan's fold-in of a training row with the user's features is its score
+NEW_USER_MODELS = ("usergan", "dropoutnet")
 FOLDS = [n for n in available() if "fold_in" in get_model_class(n).capabilities]
 
 _FITTED: dict[tuple, Recommender] = {}
@@ -55,7 +60,15 @@ def fitted(name: str, data: Interactions | None = None, **params) -> Recommender
 
 
 def test_every_model_is_covered():
-    assert set(FOLDS) <= set(EXACT) | set(SOLVED) | set(BY_FEATURES)
+    assert set(FOLDS) <= set(EXACT) | set(SOLVED) | set(BY_FEATURES) | set(NEW_USER_MODELS)
+
+
+def test_usergan_fold_in_of_a_training_row_with_its_features_is_its_score():
+    data = make_synthetic()
+    model = fitted("usergan", epochs=2, g_hidden=[16], d_hidden=[8])
+    users = np.arange(data.n_users)
+    got = model.fold_in(data.binary_csr[users], model.user_features_[users])
+    torch.testing.assert_close(got, model.score(users), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", BY_FEATURES)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -79,8 +80,7 @@ class GenrePop(Recommender):
 
     An item with training interactions scores its number of training users; an item without
     any (a cold item) scores the mean, over its genres, of the mean popularity of the items of
-    that genre that have interactions (0 without a known genre). Genres are the ``genre:*``
-    columns of a MovieLens item table, else every one-hot column of the encoded table.
+    that genre that have interactions (0 without a known genre). Genres: see :func:`genre_matrix`.
     """
 
     name = "genrepop"
@@ -94,15 +94,11 @@ class GenrePop(Recommender):
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
-        names = self.item_feature_names_
-        cols = [j for j, n in enumerate(names) if n.startswith("genre:")] or [j for j, n in enumerate(names) if "=" in n]
-        if self.item_features_ is None or not cols:
-            raise DataError(f"genrepop: the training data {train.name!r} has no genre (one-hot) item columns")
-        genres = (np.asarray(self.item_features_)[:, cols] > 0).astype(np.float64)
+        genres = genre_matrix(train).astype(np.float64)
         pop = train.binary_csr.sum(axis=0).A1.astype(np.float64)
         warm = pop > 0
         members = genres[warm].sum(axis=0)
-        genre_pop = np.divide(genres[warm].T @ pop[warm], members, out=np.zeros(len(cols)), where=members > 0)
+        genre_pop = np.divide(genres[warm].T @ pop[warm], members, out=np.zeros(genres.shape[1]), where=members > 0)
         n_genres = genres.sum(axis=1)
         guess = np.divide(genres @ genre_pop, n_genres, out=np.zeros(len(pop)), where=n_genres > 0)
         self.scores_ = torch.from_numpy(np.where(warm, pop, guess).astype(np.float32))
@@ -120,3 +116,31 @@ class GenrePop(Recommender):
         if state["scores"].shape != (self.n_items,):
             raise ValueError(f"scores of shape {tuple(state['scores'].shape)}, expected ({self.n_items},)")
         self.scores_ = state["scores"]
+
+
+def genre_matrix(train: Interactions) -> np.ndarray:
+    """The items' genres as a 0/1 matrix ``(n_items, n_genres)``: the ``genre:*`` columns of a
+    MovieLens item table, else the values of a ``genre`` column, else every one-hot column of the
+    generically encoded table.
+
+    Raises
+    ------
+    DataError
+        If the item table has none of these.
+    """
+    from advrec.data.features import encode_frame
+
+    table = train.item_features
+    if table is None:
+        raise DataError(f"{train.name}: no item features to take genres from")
+    multi = [c for c in table.columns if str(c).startswith("genre:")]
+    if multi:
+        return (table[multi].to_numpy(np.float64) > 0).astype(np.float32)
+    if "genre" in table:
+        values = table["genre"].astype("string").reset_index(drop=True)
+        return pd.get_dummies(values).to_numpy(np.float32)
+    matrix, names = encode_frame(table, f"{train.name}: item_features")
+    cols = [j for j, n in enumerate(names) if "=" in n]
+    if not cols:
+        raise DataError(f"{train.name}: no genre or other categorical item column to group items by")
+    return matrix[:, cols]
