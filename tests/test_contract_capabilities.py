@@ -29,6 +29,7 @@ FAST: dict[str, dict] = {
     "dropoutnet": {"epochs": 2, "hidden": [8], "dim": 4, "warm_params": {"factors": 4, "epochs": 2}},
     "dropoutnet-items": {"epochs": 2, "hidden": [8], "dim": 4, "warm_params": {"factors": 4, "epochs": 2}},
     "itemgan": {"epochs": 2, "g_hidden": [8], "d_hidden": [8], "warm_params": {"factors": 4, "epochs": 2}},
+    "pdgan": {"epochs": 1, "set_size": 3, "pool": 10, "k": 5, "candidates": 15, "warm_params": {"factors": 4, "epochs": 2}},
 }
 
 MODELS = available()

@@ -107,3 +107,49 @@ def test_rerank_command(tmp_path, capsys):
     assert "--lambda" in capsys.readouterr().err
     assert main(["rerank", str(tmp_path / "m"), "--method", "mmr", "--lambda", "0.5", "--similarity", "genres"]) == 2
     assert "genres" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the PD-GAN-style model
+PDGAN = {"epochs": 2, "set_size": 3, "pool": 10, "k": 5, "candidates": 15, "warm_params": {"factors": 8, "epochs": 5}}
+
+
+def test_pdgan_contract(synthetic, tmp_path):
+    from contract import check_contract
+
+    check_contract("pdgan", synthetic, tmp_path, **PDGAN)
+    model = check_contract("pdgan", synthetic, tmp_path, adversarial=False, **PDGAN)
+    assert model.d_net is None and "g_bpr" in model.history[-1]
+
+
+def test_pdgan_sets_are_distinct_unseen_items_of_the_pool(synthetic):
+    model = create("pdgan", **PDGAN).fit(synthetic)
+    users = torch.arange(20)
+    sets, logp = model.sample_sets(users, torch.Generator().manual_seed(0))
+    assert sets.shape == (20, 3) and torch.isfinite(logp).all() and (logp < 0).all()
+    seen = synthetic.binary_csr
+    rel = model.g_net.scores(users).detach().masked_fill(model.seen_mask(users.numpy()), float("-inf"))
+    pool = torch.topk(rel, 10, dim=1).indices
+    for u in range(20):
+        row = sets[u].tolist()
+        assert len(set(row)) == 3 and not set(row) & set(seen[u].indices.tolist())
+        assert set(row) <= set(pool[u].tolist())
+
+
+def test_pdgan_never_samples_two_identical_items_together(synthetic):
+    model = create("pdgan", **PDGAN).fit(synthetic)
+    model.similar_ = torch.zeros_like(model.similar_)
+    model.similar_[:, 0] = 1.0  # every item alike: after the first pick nothing adds volume...
+    model.similar_[::2, 0] = 0.0
+    model.similar_[::2, 1] = 1.0  # ... except an item of the other kind: sets hold one of each kind first
+    sets, _ = model.sample_sets(torch.arange(30), torch.Generator().manual_seed(1))
+    kinds = (sets[:, :2] % 2).sort(dim=1).values
+    assert (kinds == torch.tensor([0, 1])).all()
+
+
+def test_pdgan_recommends_the_dpp_of_its_relevance(synthetic):
+    model = create("pdgan", **PDGAN).fit(synthetic)
+    users = np.arange(10)
+    rel = model.g_net.scores(torch.from_numpy(users)).detach().masked_fill(model.seen_mask(users), float("-inf"))
+    expected = rerank(rel, model.similar_, 5, method="dpp", lam=model.config.lam, candidates=15)
+    got = torch.topk(model.score(users).masked_fill(model.seen_mask(users), float("-inf")), 5).indices
+    np.testing.assert_array_equal(got, expected)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from advrec.data.interactions import Interactions
-from advrec.diversity.rerank import Method, rerank
+from advrec.diversity.rerank import Method, lift, rerank
 from advrec.errors import DataError
 from advrec.eval.evaluator import Evaluator
 from advrec.models.base import Recommender
@@ -50,12 +50,8 @@ class RerankedView:
         u = np.asarray(users, np.int64)
         base = self.model.score(u).masked_fill(self.model.seen_mask(u), float("-inf"))
         top = rerank(base, self._vectors, self.k, **self._options)
-        out = base.clone()
-        finite = torch.isfinite(torch.gather(base, 1, top))
-        lead = torch.arange(top.shape[1], 0, -1, dtype=out.dtype).expand_as(top) + base.max().clamp_min(0) + 1e6
-        out.scatter_(1, top, torch.where(finite, lead, torch.gather(base, 1, top)))
         self.lists.update(zip(u.tolist(), top.numpy(), strict=True))
-        return out
+        return lift(base, top)
 
 
 def evaluate_reranked(model: Recommender, train: Interactions, test: Interactions, *, method: Method, lam: float,

@@ -120,3 +120,13 @@ def rerank(scores: torch.Tensor, vectors: torch.Tensor, k: int, *, method: Metho
     index, rel, sim = _candidates(scores, vectors, candidates)
     k = min(k, index.shape[1])
     return torch.gather(index, 1, pick(rel, sim, k, lam))
+
+
+def lift(scores: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """``scores`` with the items of ``top`` (``(B, k)``, best first) moved to the head, in that order
+    (items scored ``-inf`` stay excluded); the rest of each row keeps its order."""
+    out = scores.clone()
+    chosen = torch.gather(scores, 1, top)
+    head = torch.arange(top.shape[1], 0, -1, dtype=out.dtype).expand_as(top) + scores.max().clamp_min(0) + 1e6
+    out.scatter_(1, top, torch.where(torch.isfinite(chosen), head, chosen))
+    return out

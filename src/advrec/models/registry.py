@@ -36,6 +36,7 @@ MODELS: dict[str, str] = {
     "usergan": "advrec.models.usergan:UserGAN",
     "dropoutnet": "advrec.models.dropoutnet:DropoutNet",
     "itemgan": "advrec.models.itemgan:ItemGAN",
+    "pdgan": "advrec.models.pdgan:PDGAN",
     "dropoutnet-items": "advrec.models.dropoutnet_items:DropoutNetItems",
     "contentknn": "advrec.models.contentpop:ContentKNN",
     "genrepop": "advrec.models.contentpop:GenrePop",
