@@ -30,7 +30,9 @@ from advrec.experiments.pipeline import load_cached, resolve_split
 from advrec.models import create
 from advrec.models.registry import default_params
 
-LAMBDAS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.0)
+LAMBDAS = (1.0, 0.98, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.0)
+#: the PD-GAN-style model is fit once per value (the re-rankers only re-rank)
+PDGAN_LAMBDAS = (0.95, 0.9, 0.8, 0.7, 0.5)
 METHODS = ("mmr", "dpp")
 PDGAN_METHODS = ("pdgan", "pdgan-noadv")
 
@@ -56,7 +58,7 @@ def run(data: str, seeds: list[int], model: str, k: int, candidates: int, pdgan:
         for method in PDGAN_METHODS if pdgan else ():
             base = next(r for r in rows if r["seed"] == seed and r["method"] == "dpp" and r["lambda"] == 1.0)
             rows.append({**base, "method": method})  # lambda 1: the model's own ranking, as for the re-rankers
-            for lam in (x for x in LAMBDAS if x < 1.0):
+            for lam in PDGAN_LAMBDAS:
                 t0 = time.perf_counter()
                 gan = create("pdgan", seed=seed, lam=lam, adversarial=method == "pdgan",
                              warm_params=default_params(model, ds.name)).fit(train)
