@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrec.diversity import evaluate_reranked, genre_matrix
+from advrec.data.features import genre_matrix
+from advrec.diversity import evaluate_reranked
 from advrec.experiments.pipeline import load_cached, resolve_split
 from advrec.models import create
 from advrec.models.registry import default_params

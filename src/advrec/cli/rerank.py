@@ -39,7 +39,8 @@ def add_rerank_parser(sub: Any) -> None:
 def rerank_command(args: argparse.Namespace) -> int:
     """``advrec rerank MODEL_DIR --method mmr|dpp --lambda X [--json]``."""
     from advrec.cli.perturb import rebuild_parts
-    from advrec.diversity import evaluate_reranked, genre_matrix
+    from advrec.data.features import genre_matrix
+    from advrec.diversity import evaluate_reranked
     from advrec.models.base import Recommender
 
     if not 0.0 <= args.lam <= 1.0:

@@ -286,3 +286,22 @@ def encode_side_features(inter: Interactions, kind: str) -> tuple[np.ndarray | N
     if kind == "item" and _knows_items(table):
         return encode_item_features(inter)
     return encode_frame(table, f"{inter.name}: {kind}_features")
+
+
+def genre_matrix(inter: Interactions) -> np.ndarray | None:
+    """The items' genres as a 0/1 float32 matrix ``(n_items, n_genres)``, or None without any: the
+    ``genre:*`` columns of a MovieLens item table, else the values of a ``genre`` column, else every
+    one-hot column of the generically encoded table (:func:`encode_frame`)."""
+    table = inter.item_features
+    if table is None:
+        return None
+    multi = [c for c in table.columns if str(c).startswith("genre:")]
+    if multi:
+        return (table[multi].to_numpy(np.float64) > 0).astype(np.float32)
+    if "genre" in table:
+        return pd.get_dummies(table["genre"].astype("string").reset_index(drop=True)).to_numpy(np.float32)
+    if table.shape[1] == 0:
+        return None
+    matrix, names = encode_frame(table, f"{inter.name}: item_features")
+    cols = [j for j, n in enumerate(names) if "=" in n]
+    return matrix[:, cols] if cols else None

@@ -12,20 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from advrec.data.features import genre_matrix
 from advrec.data.interactions import Interactions
 from advrec.diversity.rerank import Method, lift, rerank
 from advrec.errors import DataError
 from advrec.eval.evaluator import Evaluator
 from advrec.models.base import Recommender
-
-
-def genre_matrix(train: Interactions) -> np.ndarray | None:
-    """The items' genre multi-hot ``(n_items, n_genres)`` of the data's item table (None without genres)."""
-    table = train.item_features
-    if table is None:
-        return None
-    cols = [c for c in table.columns if str(c).startswith("genre:")]
-    return table[cols].to_numpy(np.float32) if cols else None
 
 
 class RerankedView:

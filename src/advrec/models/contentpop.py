@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from advrec.data.features import genre_matrix
 from advrec.data.interactions import Interactions
 from advrec.errors import DataError
 from advrec.models.base import ModelConfig, Recommender
@@ -94,7 +94,10 @@ class GenrePop(Recommender):
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
-        genres = genre_matrix(train).astype(np.float64)
+        found = genre_matrix(train)
+        if found is None:
+            raise DataError(f"genrepop: the training data {train.name!r} has no genre or other categorical item column")
+        genres = found.astype(np.float64)
         pop = train.binary_csr.sum(axis=0).A1.astype(np.float64)
         warm = pop > 0
         members = genres[warm].sum(axis=0)
@@ -116,31 +119,3 @@ class GenrePop(Recommender):
         if state["scores"].shape != (self.n_items,):
             raise ValueError(f"scores of shape {tuple(state['scores'].shape)}, expected ({self.n_items},)")
         self.scores_ = state["scores"]
-
-
-def genre_matrix(train: Interactions) -> np.ndarray:
-    """The items' genres as a 0/1 matrix ``(n_items, n_genres)``: the ``genre:*`` columns of a
-    MovieLens item table, else the values of a ``genre`` column, else every one-hot column of the
-    generically encoded table.
-
-    Raises
-    ------
-    DataError
-        If the item table has none of these.
-    """
-    from advrec.data.features import encode_frame
-
-    table = train.item_features
-    if table is None:
-        raise DataError(f"{train.name}: no item features to take genres from")
-    multi = [c for c in table.columns if str(c).startswith("genre:")]
-    if multi:
-        return (table[multi].to_numpy(np.float64) > 0).astype(np.float32)
-    if "genre" in table:
-        values = table["genre"].astype("string").reset_index(drop=True)
-        return pd.get_dummies(values).to_numpy(np.float32)
-    matrix, names = encode_frame(table, f"{train.name}: item_features")
-    cols = [j for j, n in enumerate(names) if "=" in n]
-    if not cols:
-        raise DataError(f"{train.name}: no genre or other categorical item column to group items by")
-    return matrix[:, cols]

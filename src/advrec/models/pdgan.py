@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from advrec.data.features import genre_matrix
 from advrec.data.interactions import Interactions
-from advrec.diversity.evaluate import genre_matrix
 from advrec.diversity.rerank import lift, rerank
 from advrec.gan.trainer import DOut, GOut
 from advrec.models.content import warm_embeddings
