@@ -9,7 +9,6 @@ side table (genres, year; with ``text`` also the title's MiniLM embedding for Co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,9 +21,6 @@ from advrec.models.base import ModelConfig, Recommender
 from advrec.models.content import item_content
 from advrec.models.foldin import binary_rows, map_row_chunks
 from advrec.train.callbacks import Callback
-
-if TYPE_CHECKING:
-    import optuna
 
 
 class ContentKNNConfig(ModelConfig):
@@ -86,11 +82,6 @@ class GenrePop(Recommender):
     name = "genrepop"
     seeded = False
     capabilities = frozenset({"side_features", "fold_in"})
-
-    @classmethod
-    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
-        """Nothing to tune."""
-        return {}
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
