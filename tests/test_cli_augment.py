@@ -62,3 +62,18 @@ def test_augment_refuses_a_folder_with_files(csv, tmp_path, capsys):
     assert main(["augment", "--data", str(csv), "--generator", "ease", "--out", str(tmp_path / "o")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "o" / "keep.txt").read_text() == "mine"
+
+
+def test_a_published_validation_part_is_written_and_read_back(tmp_path, capsys):
+    data = make_synthetic(n_users=40, n_items=30, seed=6).to_frame(external=True).rename(columns={"value": "rating"})
+    part = np.random.default_rng(0).choice(3, len(data), p=[0.7, 0.1, 0.2])
+    src = tmp_path / "src"
+    src.mkdir()
+    for k, name in enumerate(("x.train", "x.valid", "x.test")):
+        data[part == k].to_csv(src / name, sep="\t", index=False)
+    out = tmp_path / "aug"
+    assert main(["augment", "--data", str(src), "--generator", "ease", "--per-user", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert (out / "augmented.valid").is_file()
+    split = load_dataset(str(out)).split
+    assert split.valid is not None and len(split.valid) == int((part == 1).sum())

@@ -4,7 +4,7 @@ The ``augment`` data stage (:mod:`advrec.experiments.augment`) on one split: the
 on the training part and proposes items for the chosen users; ``DIR`` receives the split as a
 fixed split that ``advrec train --data DIR`` reads (``augmented.train``, the real training records;
 ``augmented.generated``, the generated ones, which models fit on and evaluation keeps as
-candidates; ``augmented.test``) and what was done (``augment.json``: generator, counts,
+candidates; ``augmented.test``; ``augmented.valid`` when the data has a published validation part) and what was done (``augment.json``: generator, counts,
 mode-collapse diagnostics, seed, checksums).
 """
 
@@ -68,9 +68,11 @@ def augment_command(args: argparse.Namespace) -> int:
     record = {"data": ds.name, "split": split.name, "seed": args.seed, **record,
               "train_sha256": augmented.train.checksum(), "test_sha256": augmented.test.checksum()}
     out.mkdir(parents=True, exist_ok=True)
-    for name, part in (("augmented.train", augmented.real(augmented.train)), ("augmented.test", augmented.test),
-                       ("augmented.generated", augmented.generated)):
-        _write_tsv(out / name, part)
+    parts = {"augmented.train": augmented.real(augmented.train), "augmented.valid": augmented.valid,
+             "augmented.test": augmented.test, "augmented.generated": augmented.generated}
+    for name, part in parts.items():
+        if part is not None:  # a published validation part is kept as such
+            _write_tsv(out / name, part)
     atomic_write_json(out / "augment.json", record)
     if args.json:
         print(json.dumps(record))
