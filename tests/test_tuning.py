@@ -75,7 +75,7 @@ def test_fixed_parameters_are_not_searched(synthetic):
 
 def test_tuned_list_parameters_come_back_as_lists(synthetic):
     split = make_split(synthetic, "random:0.7", seed=0)
-    best, trials = tune("cfgan", split, 2, seed=0,
+    best, _trials = tune("cfgan", split, 2, seed=0,
                         base_params={"epochs": 2, "eval_every": 1, "d_hidden": [8], "g_steps": 1, "d_steps": 1})
     assert isinstance(best["g_hidden"], list) and best["g_hidden"][0] in (200, 400, 800)
     get_model_class("cfgan")(**best)
@@ -95,3 +95,17 @@ def test_tuning_records_the_scores_of_the_candidates_a_fit_chose_among(synthetic
     # models that choose nothing on a grid report nothing
     _, plain = tune("itemknn", split, 1, seed=0)
     assert "selection_scores" not in plain[0]
+
+
+def test_tuning_on_a_cold_item_split_scores_the_cold_setting(synthetic):
+    from advrec.data.splits import carve_validation, make_split
+    from advrec.eval.cold import evaluate_cold_items
+    from advrec.experiments.tuning import _validation_score
+    from advrec.models import create
+
+    split = carve_validation(make_split(synthetic, "cold-item:0.2", seed=0, valid_ratio=0.0), 0.2, seed=0)
+    tuning = split.tuning()
+    model = create("contentknn").fit(tuning.train)
+    settings = evaluate_cold_items(model, tuning.train, tuning.test, tuning.cold_items, ks=(5,))
+    assert settings["cold"].summary["ndcg@5"] != settings["all"].summary["ndcg@5"]
+    assert _validation_score(model, tuning, "ndcg@5") == settings["cold"].summary["ndcg@5"]

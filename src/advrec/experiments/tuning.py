@@ -135,7 +135,9 @@ def _validation_score(rec: Recommender, tuning: Split, metric: str) -> float:
     base_metric = metric.partition("@")[0]
     # compute only the metric maximised (no AUC sort or beyond-accuracy pass) when it is an accuracy one
     narrow: dict[str, Any] = {"metrics": (base_metric,), "beyond": False} if base_metric in DEFAULT_METRICS else {}
-    res = rank_test(rec, tuning, tuning.train, (_cutoff(metric),), **narrow).result
+    # on a cold-item split the cold setting, as the default test evaluation (cold items the only candidates)
+    candidates = "cold-items" if tuning.cold_items is not None else "all"
+    res = rank_test(rec, tuning, tuning.train, (_cutoff(metric),), candidates, **narrow).result
     if metric not in res.summary:
         raise ConfigError(f"unknown tuning metric {metric!r}; have {', '.join(sorted(res.summary))}")
     return float(res.summary[metric])
