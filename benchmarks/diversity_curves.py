@@ -88,7 +88,7 @@ def report(frame: pd.DataFrame, data: str, k: int, argv: list[str], out: Path) -
     cols = [c for c in cols if c in frame]
     mean = frame.groupby(["method", "lambda"], sort=False)[cols].mean().reset_index()
     lines = [f"# Diversity re-ranking on {data}", "",
-             f"Command: `python benchmarks/diversity_curves.py {shlex.join(argv)}`", "",
+             f"Command: `python benchmarks/diversity_curves.py {shlex.join(a for a in argv if a != '--render')}`", "",
              (f"Machine: 2 cores, torch 2.13.0+cpu. Seeds: {sorted(frame.seed.unique().tolist())}; BPR-MF with the "
              f"dataset's defaults; the top {k} re-ranked from the 100 best-scored items; similarity: "
              f"{frame.similarity.iloc[0]} (`ild@{k}` is over it)."), ""]
@@ -96,7 +96,7 @@ def report(frame: pd.DataFrame, data: str, k: int, argv: list[str], out: Path) -
     for method in methods:
         part = mean[mean.method == method]
         lines += [f"## {method.upper()}", "", "| lambda | " + " | ".join(cols) + " |", "|---:|" + "---:|" * len(cols)]
-        lines += ["| " + f"{r['lambda']:.1f} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |"
+        lines += ["| " + f"{r['lambda']:g} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |"
                   for _, r in part.iterrows()]
         lines.append("")
     lines += [f"## ILD@{k} at the same NDCG@{k} cost", "", "| method | cost 2 % | cost 5 % |", "|---|---:|---:|"]
@@ -137,10 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--candidates", type=int, default=100)
     p.add_argument("--pdgan", action="store_true", help="also fit the PD-GAN-style model and its ablation per lambda")
     p.add_argument("--out", required=True, help="path without suffix: writes OUT.md, OUT.png and OUT.csv")
+    p.add_argument("--render", action="store_true", help="only re-render OUT.md and OUT.png from OUT.csv")
     args = p.parse_args(argv)
     out = Path(args.out)
-    frame = run(args.data, args.seeds, args.model, args.k, args.candidates, args.pdgan)
-    frame.to_csv(out.with_suffix(".csv"), index=False)
+    if args.render:
+        frame = pd.read_csv(out.with_suffix(".csv"))
+    else:
+        frame = run(args.data, args.seeds, args.model, args.k, args.candidates, args.pdgan)
+        frame.to_csv(out.with_suffix(".csv"), index=False)
     plot(frame, args.k, out.with_suffix(".png"), f"{args.model} on {args.data}: diversity trade-off")
     out.with_suffix(".md").write_text(report(frame, args.data, args.k, argv, out), encoding="utf-8")
     print(out.with_suffix(".md").read_text(encoding="utf-8"))
