@@ -117,3 +117,21 @@ def test_dropoutnet_items_scores_cold_items_from_content_for_the_users_of_their_
     scores = model.score(np.arange(train.n_users)).numpy()
     for item in cold:
         assert scores[taste == genre[item], item].mean() > scores[taste != genre[item], item].mean()
+
+
+def test_data_without_item_content_is_refused_before_the_warm_fit(synthetic, monkeypatch):
+    import pytest
+
+    from advrec.errors import DataError
+    from advrec.models import content
+
+    def no_warm_fit(*args, **kwargs):
+        raise AssertionError("the warm model was fit although the data has no content")
+
+    monkeypatch.setattr("advrec.models.itemgan.warm_embeddings", no_warm_fit)
+    monkeypatch.setattr("advrec.models.dropoutnet_items.warm_embeddings", no_warm_fit)
+    bare = replace(synthetic, item_features=None)
+    for name in ("itemgan", "dropoutnet-items"):
+        with pytest.raises(DataError, match="no item features"):
+            create(name).fit(bare)
+    assert content.item_content(synthetic)[0].shape[0] == synthetic.n_items

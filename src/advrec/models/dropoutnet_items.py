@@ -65,9 +65,9 @@ class DropoutNetItems(TorchRecommender):
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
         c = self.config
+        self.content_ = torch.from_numpy(item_content(train, c.text)[0])  # first: fail before the warm fit
         self.user_pref_, self.item_pref_, self._warm = warm_embeddings(c.warm, c.warm_params, c.seed, train,
                                                                        show_progress)
-        self.content_ = torch.from_numpy(item_content(train, c.text)[0])
         with torch.no_grad():  # the warm item bias, if any: the warm score of a zero user vector
             self._bias = self._warm.score_embeddings(torch.zeros((1, self.user_pref_.shape[1])), self.item_pref_)[0]
         try:

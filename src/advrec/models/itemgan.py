@@ -116,13 +116,13 @@ class ItemGAN(GANRecommender):
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
         c = self.config
+        content, _ = item_content(train, c.text)  # first: data without content fail before the warm fit
+        self.content_ = torch.from_numpy(content)
         u, v, warm = warm_embeddings(c.warm, c.warm_params, c.seed, train, show_progress)
         with torch.no_grad():  # the warm model's item bias (if any) is its score for a zero user vector
             bias = warm.score_embeddings(torch.zeros((1, u.shape[1])), v)[0].float()
         self.user_emb_ = torch.cat([u, torch.ones((len(u), 1))], dim=1)
         self.item_emb_ = torch.cat([v, bias[:, None]], dim=1)
-        content, _ = item_content(train, c.text)
-        self.content_ = torch.from_numpy(content)
         super()._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
 
     def _networks(self) -> None:
