@@ -69,7 +69,33 @@ class DropoutNetConfig(DropoutConfig):
         return v
 
 
-class DropoutNet(TorchRecommender):
+class DropoutBase(TorchRecommender):
+    """What DropoutNet for users and for items share: a user and an item network, one optimiser."""
+
+    config: DropoutConfig
+    user_net: torch.nn.Module
+    item_net: torch.nn.Module
+
+    @classmethod
+    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
+        """Optuna search space: learning rate, dropout rate, width of the networks."""
+        return {
+            "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
+            "dropout": t.suggest_float("dropout", 0.1, 0.9),
+            "hidden": [t.suggest_categorical("width", [100, 200, 500])],
+        }
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = [*self.user_net.parameters(), *self.item_net.parameters()]
+        return {"main": make_optimizer(params, self.config.optimizer, self.config.lr, 0.0)}
+
+    def train_tensors(self) -> dict[str, torch.Tensor]:
+        return {**{f"u.{k}": p for k, p in self.user_net.named_parameters()},
+                **{f"i.{k}": p for k, p in self.item_net.named_parameters()}}
+
+
+
+class DropoutNet(DropoutBase):
     """DropoutNet's user side: new users scored from demographics and a few revealed items.
 
     TOML::
@@ -84,15 +110,6 @@ class DropoutNet(TorchRecommender):
     config_class = DropoutNetConfig
     capabilities = frozenset({"side_features", "fold_in"})
     config: DropoutNetConfig
-
-    @classmethod
-    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
-        """Optuna search space: learning rate, dropout rate, width of the networks."""
-        return {
-            "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
-            "dropout": t.suggest_float("dropout", 0.1, 0.9),
-            "hidden": [t.suggest_categorical("width", [100, 200, 500])],
-        }
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
@@ -119,14 +136,6 @@ class DropoutNet(TorchRecommender):
         self._networks()
         self._arrival = Arrival(train, self.config.reveal_by, self.config.seed)
         self._train_users = torch.from_numpy(np.flatnonzero(self._arrival.counts > 0))
-
-    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        params = [*self.user_net.parameters(), *self.item_net.parameters()]
-        return {"main": make_optimizer(params, self.config.optimizer, self.config.lr, 0.0)}
-
-    def train_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"u.{k}": p for k, p in self.user_net.named_parameters()},
-                **{f"i.{k}": p for k, p in self.item_net.named_parameters()}}
 
     def _transform(self, rows: sp.csr_matrix) -> torch.Tensor:
         """A new user's preference vector: the mean item vector of their items (zero for none)."""

@@ -11,7 +11,6 @@ interactions are scored that way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,13 +19,10 @@ from pydantic import Field
 from advrec.data.interactions import Interactions
 from advrec.models.cfgan.networks import mlp
 from advrec.models.content import item_content, warm_embeddings
-from advrec.models.dropoutnet import DropoutConfig
+from advrec.models.dropoutnet import DropoutBase, DropoutConfig
 from advrec.models.foldin import row_chunks
-from advrec.models.torch_base import TorchRecommender, batch_weight, make_optimizer
+from advrec.models.torch_base import batch_weight
 from advrec.train.callbacks import Callback
-
-if TYPE_CHECKING:
-    import optuna
 
 
 class DropoutNetItemsConfig(DropoutConfig):
@@ -38,7 +34,7 @@ class DropoutNetItemsConfig(DropoutConfig):
     """Items per step (each with every user's target score)."""
 
 
-class DropoutNetItems(TorchRecommender):
+class DropoutNetItems(DropoutBase):
     """DropoutNet's item side: cold items scored from their content.
 
     TOML::
@@ -52,15 +48,6 @@ class DropoutNetItems(TorchRecommender):
     config_class = DropoutNetItemsConfig
     capabilities = frozenset({"side_features"})
     config: DropoutNetItemsConfig
-
-    @classmethod
-    def search_space(cls, t: optuna.Trial) -> dict[str, Any]:
-        """Optuna search space: learning rate, dropout rate, width of the networks."""
-        return {
-            "lr": t.suggest_float("lr", 1e-4, 1e-2, log=True),
-            "dropout": t.suggest_float("dropout", 0.1, 0.9),
-            "hidden": [t.suggest_categorical("width", [100, 200, 500])],
-        }
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
@@ -85,14 +72,6 @@ class DropoutNetItems(TorchRecommender):
         self._networks()
         self.warm_items_ = torch.from_numpy(train.item_counts() > 0)
         self._train_items = torch.from_numpy(np.flatnonzero(train.item_counts() > 0))
-
-    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        params = [*self.user_net.parameters(), *self.item_net.parameters()]
-        return {"main": make_optimizer(params, self.config.optimizer, self.config.lr, 0.0)}
-
-    def train_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"u.{k}": p for k, p in self.user_net.named_parameters()},
-                **{f"i.{k}": p for k, p in self.item_net.named_parameters()}}
 
     def _item_out(self, items: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Item-network outputs; the preference input of items where ``keep`` is False is zero."""
