@@ -18,7 +18,7 @@ $(VENV)/.installed: $(PY) pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -c constraints.txt -e '.[test,text]'
+	$(PIP) install -c constraints.txt -e '.[test,text,privacy]'
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed

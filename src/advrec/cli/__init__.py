@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     tr.add_argument("--tune", type=int, default=0, metavar="N_TRIALS", help="Optuna trials on validation data")
+    tr.add_argument("--dp-epsilon", type=float, metavar="E",
+                    help="train with DP-SGD to this epsilon (models with a dp_epsilon setting: bpr, multvae)")
     tr.add_argument("--k", type=int, action="append", metavar="K", help="metric cutoff (repeatable, default 20)")
     tr.add_argument("--out", metavar="DIR", help="where to save the model (default runs/<data>/<model>-seed<N>)")
     tr.add_argument("--json", action="store_true", help="print one JSON object")

@@ -129,8 +129,10 @@ def train_command(args: argparse.Namespace) -> int:
     from advrec.models.registry import get_model_class
     from advrec.utils.io import safe_name
 
-    get_model_class(args.model)  # an unknown model is reported before any file is read
+    klass = get_model_class(args.model)  # an unknown model is reported before any file is read
     params = parse_assignments(args.set)
+    if getattr(args, "dp_epsilon", None) is not None:
+        params["dp_epsilon"] = _dp_epsilon(args.dp_epsilon, klass)
     ds = resolve_dataset(args, args.data, "--data")
     label = ds if isinstance(ds, str) else ds.name
     out = args.out or str(Path("runs") / safe_name(label) / f"{args.model}-seed{args.seed}")
@@ -143,7 +145,7 @@ def train_command(args: argparse.Namespace) -> int:
     save_source(args, out)  # what `advrec perturb` reads to rebuild the split
     if args.json:
         keep = ("model", "dataset", "split", "seed", "hyperparameters", "defaults", "fit_seconds", "eval_seconds",
-                "metrics", "metrics_by_setting", "n_test_users", "out")
+                "metrics", "metrics_by_setting", "n_test_users", "out", "privacy")
         print(json.dumps({**{k: rec[k] for k in keep if k in rec}, "tuning": tuning_summary(rec.get("tuning"))}))
     else:
         print(f"{rec['model']} on {rec['dataset']} ({rec['split']}, seed {rec['seed']}): "
@@ -154,5 +156,21 @@ def train_command(args: argparse.Namespace) -> int:
                   f"(validation {summary['best_value']:.4f})")
         for key, val in sorted(rec["metrics"].items()):
             print(f"  {key:>16}: {val:.4f}")
+        if rec.get("privacy"):
+            p = rec["privacy"]
+            print(f"  DP-SGD: epsilon {p['epsilon']:.3f}, delta {p['delta']:.2e} ({p['guarantee']})")
         print(f"saved to {rec['out']}")
     return 0
+
+
+def _dp_epsilon(value: float, klass: type) -> float:
+    """``--dp-epsilon``, checked: positive, and a model that trains privately."""
+    from advrec.errors import ConfigError
+    from advrec.models.registry import available, get_model_class
+
+    if not value > 0:
+        raise ConfigError(f"--dp-epsilon must be > 0, got {value}")
+    if "dp_epsilon" not in klass.config_class.model_fields:
+        private = [m for m in available() if "dp_epsilon" in get_model_class(m).config_class.model_fields]
+        raise ConfigError(f"--dp-epsilon: model {klass.name!r} has no DP-SGD training; models with it: {private}")
+    return float(value)

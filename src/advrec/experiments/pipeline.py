@@ -186,6 +186,7 @@ def _record(rec: Recommender, ds: Dataset, sp: Split, fit_data: Any, fit_record:
         "model": rec.name, "dataset": ds.name, "split": sp.name, "seed": rec.config.seed,
         "hyperparameters": rec.config.model_dump(mode="json"), **extra,
         **{k: fit_record[k] for k in ("fit_seconds", "resumed_from_epoch", "device", "init")},
+        "privacy": fit_record.get("privacy"),
         "eval_seconds": round(sum(r["seconds"] for _, r in done.values()), 3),
         "metrics": {k.lower(): float(v) for k, v in res.summary.items()},
         "n_test_users": len(res.users),

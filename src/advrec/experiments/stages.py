@@ -55,7 +55,8 @@ def fit_stage(model: str, params: dict[str, Any], fit_data: Interactions, *, ini
     loop = getattr(rec, "loop_result_", None)
     record = {**wanted, "fit_seconds": round(time.perf_counter() - t0 + _seconds_before_resume(rec), 3),
               "resumed_from_epoch": getattr(loop, "resumed_from", 0),
-              "device": device_label(getattr(rec, "device", None))}
+              "device": device_label(getattr(rec, "device", None)),
+              "privacy": getattr(rec, "privacy_", None)}  # (epsilon, delta) of a private fit, else None
     if out is not None:
         rec.save(out)
         atomic_write_json(out / FIT_FILE, record)

@@ -79,7 +79,7 @@ class APRLightGCN(LightGCN):
         """The plain pre-training epochs: the model returned was trained adversarially."""
         return self._min_epochs()
 
-    def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not getattr(self, "_adv_on", False):
             return super()._batch_loss(u, i, j)
         c = self.config
@@ -90,7 +90,7 @@ class APRLightGCN(LightGCN):
         delta = torch.where(norms > 0, grad * (c.eps / norms.clamp_min(torch.finfo(grad.dtype).tiny)), 0.0)
         adv = self._bpr(propagate(self._adj, self.ego + delta.detach(), c.layers), u, i, j)
         ego = self.ego.index_select(0, torch.cat([u, i, j]))
-        return bpr + c.reg_adv * adv + c.l2 * ego.square().sum() / len(u)
+        return bpr + c.reg_adv * adv + c.l2 * ego.square().sum() / len(u), final
 
     @staticmethod
     def _bpr(final: torch.Tensor, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:

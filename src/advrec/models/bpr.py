@@ -11,20 +11,33 @@ from pydantic import Field, model_validator
 
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, DataError
+from advrec.models.adversary import (
+    AttributeAdversary,
+    AttributeAdversaryFields,
+    adversary_active,
+    make_adversary,
+    plain_epochs,
+    restart_optimizers,
+    total_epochs,
+)
 from advrec.models.base import Recommender
+from advrec.models.bpr_dp import build_dp, dp_epoch
 from advrec.models.bpr_kernel import sgd_epoch
 from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight
+from advrec.train.dp import DPFields
 
 if TYPE_CHECKING:
     import optuna
 
 
-class BPRConfig(TorchConfig):
-    """Hyper-parameters of :class:`BPRMF`."""
+class BPRConfig(TorchConfig, AttributeAdversaryFields, DPFields):
+    """Hyper-parameters of :class:`BPRMF` (with adversarial attribute removal,
+    :class:`~advrec.models.adversary.AttributeAdversaryFields`, and DP-SGD,
+    :class:`~advrec.train.dp.DPFields`)."""
 
-    renamed = {"reg": "l2"}
+    renamed: ClassVar[dict[str, Any]] = {"reg": "l2"}
 
     factors: int = Field(64, ge=1)
     """Embedding size."""
@@ -44,6 +57,12 @@ class BPRConfig(TorchConfig):
         if self.threads > 1 and not self.per_triple:
             raise ValueError(f"threads={self.threads} needs the per-triple kernel: optimizer='sgd' and "
                              f"batch_size=1 (got optimizer={self.optimizer!r}, batch_size={self.batch_size})")
+        if self.adv_attributes and self.per_triple:
+            raise ValueError("adv_attributes needs mini-batch training (the per-triple kernel has no adversary): "
+                             "use batch_size > 1 or optimizer='adam'")
+        if self.dp_epsilon is not None and (self.per_triple or self.adv_attributes):
+            raise ValueError("dp_epsilon trains the autograd network in mini-batches, without an attribute "
+                             "adversary: use batch_size > 1 and no adv_attributes (multvae offers both together)")
         return self
 
     @property
@@ -109,6 +128,8 @@ class BPRMF(TorchRecommender):
         pairs = (s.pair_users.numpy()[ok].astype(np.int32), s.pair_items.numpy()[ok].astype(np.int32))
         self._pairs = pairs
         self._work = (np.empty_like(pairs[0]), np.empty_like(pairs[1]))  # the kernel shuffles into these
+        self._adversary: AttributeAdversary | None = make_adversary(self, train, c.factors)
+        self._dp = None  # DP-SGD engine, built at the first epoch (after a warm start copied its values)
 
     def _params(self) -> list[torch.nn.Parameter]:
         ps = [self.user_emb, self.item_emb]
@@ -125,23 +146,58 @@ class BPRMF(TorchRecommender):
         adversarial, lr = reg_adv > 0, self._epoch_lr(epoch)
         if self.config.per_triple:
             return {"loss": self._kernel_epoch(generator, eps, reg_adv, lr)}
+        if self.config.dp_epsilon is not None:
+            if self._dp is None:
+                self._dp = build_dp(self, total_epochs(self.config))
+            return dp_epoch(self, generator)
         users, pos, neg = self._sampler.epoch_triples(generator)
+        restart_optimizers(self, epoch)
         opt = self._optimizers["main"]
         for group in opt.param_groups:
             group["lr"] = lr
         bs = self.config.batch_size
         total = torch.zeros((), dtype=torch.float64)
+        head_loss = 0.0
+        hide = adversary_active(self._adversary, self.config, epoch)
         with torch.no_grad():
             for start in range(0, len(users), bs):
                 u, i, j = users[start:start + bs], pos[start:start + bs], neg[start:start + bs]
                 total += self.batch_gradients(u, i, j) * len(u)
                 if adversarial:
                     total += self._adversarial_gradients(u, i, j, eps, reg_adv) * len(u)
+                if hide:
+                    head_loss += self._attribute_gradients(u) * len(u)
                 if len(u) < bs:  # the partial last batch
                     for p in self._params():
                         p.grad.mul_(batch_weight(len(u), bs))  # type: ignore[union-attr]
                 opt.step()
-        return {"loss": float(total) / max(len(users), 1)}
+        out = {"loss": float(total) / max(len(users), 1)}
+        return {**out, "adv_head_loss": head_loss / max(len(users), 1)} if hide else out
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {} if self.config.dp_epsilon is not None else super()._make_optimizers()  # DP-SGD has its own
+
+    def _uses_validation(self) -> bool:
+        return self.config.dp_epsilon is None
+
+    def _total_epochs(self) -> int:
+        return total_epochs(self.config)
+
+    def _min_epochs(self) -> int:
+        return plain_epochs(self.config)
+
+    def _best_after(self) -> int:
+        """With an adversary, the plain epochs: the model returned was trained against it."""
+        return plain_epochs(self.config)
+
+    def _attribute_gradients(self, u: torch.Tensor) -> float:
+        """Train the attribute heads on every user with a known attribute (the table is small) and
+        add the confusion term's gradient to their embeddings' ``.grad``; the heads' cross-entropy."""
+        assert self._adversary is not None and self.user_emb.grad is not None
+        users = self._adversary.users
+        grad, head_loss = self._adversary.user_gradient(self.user_emb.detach()[users], users)
+        self.user_emb.grad.index_add_(0, users, grad)
+        return head_loss
 
     def _kernel_epoch(self, generator: torch.Generator, eps: float, reg_adv: float, lr: float) -> float:
         """One epoch of the compiled per-triple SGD kernel, in place on the parameters."""

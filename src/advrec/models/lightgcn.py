@@ -13,6 +13,15 @@ from pydantic import Field
 
 from advrec.data.interactions import Interactions
 from advrec.errors import CapabilityError, ConfigError
+from advrec.models.adversary import (
+    AttributeAdversary,
+    AttributeAdversaryFields,
+    adversary_active,
+    make_adversary,
+    plain_epochs,
+    restart_optimizers,
+    total_epochs,
+)
 from advrec.models.base import Recommender
 from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
@@ -22,10 +31,11 @@ if TYPE_CHECKING:
     import optuna
 
 
-class LightGCNConfig(TorchConfig):
-    """Hyper-parameters of :class:`LightGCN` (defaults of the paper)."""
+class LightGCNConfig(TorchConfig, AttributeAdversaryFields):
+    """Hyper-parameters of :class:`LightGCN` (defaults of the paper; adversarial attribute removal:
+    :class:`~advrec.models.adversary.AttributeAdversaryFields`)."""
 
-    renamed = {"reg": "l2"}
+    renamed: ClassVar[dict[str, Any]] = {"reg": "l2"}
 
     factors: int = Field(64, ge=1)
     """Embedding size."""
@@ -168,6 +178,7 @@ class LightGCN(TorchRecommender):
         self._adj = SymmetricOperator(normalized_adjacency(train.binary_csr, self.n_users, self.n_items))
         self._sampler = NegativeSampler(train.binary_csr)
         self._final: torch.Tensor | None = None
+        self._adversary: AttributeAdversary | None = make_adversary(self, train, c.factors)
 
     def train_tensors(self) -> dict[str, torch.Tensor]:
         return {"ego": self.ego}
@@ -178,28 +189,49 @@ class LightGCN(TorchRecommender):
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
         users, pos, neg = (t.to(self.device) for t in self._sampler.epoch_triples(generator))
         self._final = None
+        restart_optimizers(self, epoch)
         opt = self._optimizers["main"]
         bs = self.config.batch_size
-        total = 0.0
+        total, head_loss = 0.0, 0.0
+        hide = adversary_active(self._adversary, self.config, epoch)
         for start in range(0, len(users), bs):
             u = users[start:start + bs]
             i = pos[start:start + bs] + self.n_users
             j = neg[start:start + bs] + self.n_users
-            loss = self._batch_loss(u, i, j)
+            loss, final = self._batch_loss(u, i, j)
+            objective = loss
+            if hide:  # heads first, on this step's user vectors, then the confusion term
+                assert self._adversary is not None
+                known = self._adversary.users  # every user with a value: the table is small
+                reps = final.index_select(0, known)
+                head_loss += self._adversary.update(reps, known) * len(u)
+                objective = loss + self._adversary.confusion(reps, known)
             opt.zero_grad(set_to_none=False)
-            (loss * batch_weight(len(u), bs)).backward()
+            (objective * batch_weight(len(u), bs)).backward()
             opt.step()
             total += loss.item() * len(u)
-        return {"loss": total / max(len(users), 1)}
+        out = {"loss": total / max(len(users), 1)}
+        return {**out, "adv_head_loss": head_loss / max(len(users), 1)} if hide else out
 
-    def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    def _total_epochs(self) -> int:
+        return total_epochs(self.config)
+
+    def _min_epochs(self) -> int:
+        return plain_epochs(self.config)
+
+    def _best_after(self) -> int:
+        """With an adversary, the plain epochs: the model returned was trained against it."""
+        return plain_epochs(self.config)
+
+    def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The BPR loss of a batch and the propagated embeddings it was computed from."""
         final = propagate(self._adj, self.ego, self.config.layers)
         eu, ei, ej = final.index_select(0, u), final.index_select(0, i), final.index_select(0, j)
         x = (eu * (ei - ej)).sum(1)
         nodes = torch.cat([u, i, j])
         ego = self.ego.index_select(0, nodes)
         sq = ego.square().sum() / len(u)
-        return F.softplus(-x).mean() + self.config.l2 * sq
+        return F.softplus(-x).mean() + self.config.l2 * sq, final
 
     # -------------------------------------------------------------- scoring
     def _final_embeddings(self) -> torch.Tensor:

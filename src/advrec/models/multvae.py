@@ -8,19 +8,31 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from advrec.data.interactions import Interactions
+from advrec.models.adversary import (
+    AttributeAdversary,
+    AttributeAdversaryFields,
+    adversary_active,
+    make_adversary,
+    plain_epochs,
+    restart_optimizers,
+    total_epochs,
+)
 from advrec.models.foldin import binary_rows, map_row_chunks
+from advrec.models.multvae_dp import build_dp, dp_epoch
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight, make_optimizer
+from advrec.train.dp import DPFields
 
 if TYPE_CHECKING:
     import optuna
 
 
-class MultVAEConfig(TorchConfig):
-    """Hyper-parameters of :class:`MultVAE` (defaults of the paper)."""
+class MultVAEConfig(TorchConfig, AttributeAdversaryFields, DPFields):
+    """Hyper-parameters of :class:`MultVAE` (defaults of the paper; adversarial removal of attributes
+    from the encoder mean: :class:`~advrec.models.adversary.AttributeAdversaryFields`)."""
 
     dims: list[int] = Field(default_factory=lambda: [600, 200])
     """Hidden layer sizes of the encoder, the last one being the latent size."""
@@ -43,6 +55,13 @@ class MultVAEConfig(TorchConfig):
         if not v or min(v) < 1:
             raise ValueError("dims must be a non-empty list of positive layer sizes")
         return v
+
+    @model_validator(mode="after")
+    def _dp_alone(self) -> MultVAEConfig:
+        if self.dp_epsilon is not None and self.adv_attributes:
+            raise ValueError("dp_epsilon with adv_attributes is not available yet: the adversary's heads read "
+                             "every user's attributes, and their training is not private")
+        return self
 
 
 class SparseRows(NamedTuple):
@@ -138,10 +157,17 @@ class MultVAE(TorchRecommender):
         self.net = _VAE(self.n_items, self.config.dims).to(self.device)
         self.updates = torch.zeros((), dtype=torch.float64)
         self._train_users = torch.from_numpy(train.active_users())
+        self._adversary: AttributeAdversary | None = make_adversary(self, train, self.config.dims[-1])
+        self._dp = None  # DP-SGD engine, built at the first epoch (after a warm start copied its values)
 
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
+        if c.dp_epsilon is not None:
+            return {}  # DP-SGD has its own
         return {"main": make_optimizer(self.net.parameters(), c.optimizer, c.lr, c.l2)}
+
+    def _uses_validation(self) -> bool:
+        return self.config.dp_epsilon is None
 
     def train_tensors(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = dict(self.net.named_parameters())
@@ -175,9 +201,16 @@ class MultVAE(TorchRecommender):
 
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
         c = self.config
+        if c.dp_epsilon is not None:
+            if self._dp is None:
+                self._dp = build_dp(self, total_epochs(c))
+            self.net.train()
+            return dp_epoch(self, generator)
+        restart_optimizers(self, epoch)
         opt = self._optimizers["main"]
         order = self._train_users[torch.randperm(len(self._train_users), generator=generator)]
-        totals = {"loss": 0.0, "nll": 0.0, "kl": 0.0}
+        totals = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "adv_head_loss": 0.0}
+        hide = adversary_active(self._adversary, c, epoch)
         self.net.train()
         for start in range(0, len(order), c.batch_size):
             batch = order[start:start + c.batch_size]
@@ -194,14 +227,33 @@ class MultVAE(TorchRecommender):
             kl = (0.5 * (logvar.exp() + mu.square() - 1.0 - logvar)).sum(1).mean()
             beta = self.beta()
             loss = nll + beta * kl
+            objective = loss
+            if hide:  # heads on the encoder means of every user with a value, then the confusion term
+                assert self._adversary is not None
+                users = self._adversary.users
+                means = self.net.encode(self._rows(users.cpu()))[0]  # no dropout: the means that score
+                totals["adv_head_loss"] += self._adversary.update(means, users) * n
+                objective = loss + self._adversary.confusion(means, users)
             opt.zero_grad(set_to_none=False)
-            (loss * batch_weight(n, c.batch_size)).backward()
+            (objective * batch_weight(n, c.batch_size)).backward()
             opt.step()
             self.updates += 1
             for key, val in (("loss", loss), ("nll", nll), ("kl", kl)):
                 totals[key] += val.item() * n
         seen = max(len(order), 1)
+        if not hide:
+            del totals["adv_head_loss"]
         return {**{k: v / seen for k, v in totals.items()}, "beta": self.beta()}
+
+    def _total_epochs(self) -> int:
+        return total_epochs(self.config)
+
+    def _min_epochs(self) -> int:
+        return plain_epochs(self.config)
+
+    def _best_after(self) -> int:
+        """With an adversary, the plain epochs: the model returned was trained against it."""
+        return plain_epochs(self.config)
 
     # -------------------------------------------------------------- scoring
     def _score(self, users: np.ndarray) -> torch.Tensor:

@@ -44,6 +44,7 @@ def save_model(model: Recommender, out: Path, extra_meta: dict[str, Any] | None 
         "history": model.history,
         "versions": {"advrec": advrec.__version__, "torch": torch.__version__, "numpy": np.__version__},
         "extra": extra_meta or {},
+        "privacy": getattr(model, "privacy_", None),  # the DP guarantee of a private fit
     }
     if side:  # column names of the encoded side features (capability side_features)
         meta["side_features"] = {kind: names for kind, (_, names) in side.items()}
@@ -84,6 +85,8 @@ def load_model(cls: type[Recommender], d: Path) -> Recommender:
         )
         model.n_users, model.n_items, model._seen = n_users, n_items, seen
         model.history = list(meta.get("history", []))
+        if meta.get("privacy") is not None:
+            model.privacy_ = meta["privacy"]
         _set_side_features(model, meta, tensors)
         model._set_state({k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")})
     except (KeyError, ValueError, RuntimeError) as exc:

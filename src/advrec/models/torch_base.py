@@ -158,7 +158,7 @@ class TorchRecommender(Recommender):
         self._optimizers = self._make_optimizers()
         ckpt_dir, ckpt_every = self._checkpoint_override
         settings = LoopSettings(
-            epochs=cfg.epochs,
+            epochs=self._total_epochs(),
             seed=cfg.seed,
             patience=cfg.patience,
             min_delta=cfg.min_delta,
@@ -173,6 +173,8 @@ class TorchRecommender(Recommender):
             min_epochs=self._min_epochs(),
             best_after=self._best_after(),
         )
+        if not self._uses_validation():
+            valid = None
         validate = None if valid is None else (self._validator_override or self._validator(train, valid))
         self.loop_result_ = train_loop(self, settings, validate, callbacks)
         self._after_fit()
@@ -201,6 +203,19 @@ class TorchRecommender(Recommender):
 
     def weights_changed(self) -> None:
         """Drop weight-dependent caches; the default has none."""
+
+    def _uses_validation(self) -> bool:
+        """Whether validation data may steer the fit (early stopping, best epoch); a private fit says
+        no: choosing on held-out records would spend privacy its accountant does not count."""
+        return True
+
+    def privacy_record(self) -> dict[str, Any] | None:
+        """The differential-privacy guarantee of the fit (:class:`advrec.train.dp.DPSGD.record`), or None."""
+        return getattr(self, "privacy_", None)
+
+    def _total_epochs(self) -> int:
+        """Epochs of the fit (default ``epochs``; a model may add a phase, e.g. ``adv_epochs``)."""
+        return self.config.epochs
 
     def _min_epochs(self) -> int:
         """Epochs before which early stopping may not stop (default 0: any time)."""
