@@ -1,4 +1,5 @@
-"""The ``advrec`` command line: data, train, run, recommend, perturb, attack, augment, rerank, demo.
+"""The ``advrec`` command line: data, train, run, recommend, perturb, attack, augment, rerank, privacy,
+synth, demo.
 
 Every user mistake (unknown dataset, bad split spec, misspelt parameter,
 corrupted model folder) prints one clear line on stderr and exits with 2.
@@ -14,7 +15,9 @@ from advrec.cli.attack import add_attack_parser, attack_command
 from advrec.cli.augment import add_augment_parser, augment_command
 from advrec.cli.files import add_file_options, data_command, train_command
 from advrec.cli.perturb import add_perturb_parser, perturb_command
+from advrec.cli.privacy import add_privacy_parser, privacy_command
 from advrec.cli.rerank import add_rerank_parser, rerank_command
+from advrec.cli.synth import add_synth_parser, synth_command
 from advrec.errors import AdvrecError
 
 
@@ -74,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     add_attack_parser(sub)
     add_augment_parser(sub)
     add_rerank_parser(sub)
+    add_privacy_parser(sub)
+    add_synth_parser(sub)
 
     demo = sub.add_parser("demo", help="fetch ML-100K, train the baselines, print a results table")
     demo.add_argument("--models", nargs="+", metavar="MODEL", help="subset of models to run")
@@ -115,7 +120,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     handler = {"data": data_command, "train": train_command, "run": _run, "recommend": _recommend, "demo": _demo,
                "curves": _curves, "perturb": perturb_command, "attack": attack_command,
-               "augment": augment_command, "rerank": rerank_command}
+               "augment": augment_command, "rerank": rerank_command,
+               "privacy": privacy_command, "synth": synth_command}
     return handler[args.command](args)
 
 

@@ -295,3 +295,4 @@ def clean_summary(summary: dict[str, float]) -> dict[str, float | None]:
 
 
 import advrec.experiments.detection  # noqa: F401  (registers the ``detection`` kind; it subclasses Evaluation)
+from advrec.experiments import privacy_eval as _privacy_eval  # noqa: F401  (registers the ``privacy`` kind)

@@ -5,8 +5,14 @@ a private fit runs this ``nn.Module`` instead, one example per training interact
 per-interaction guarantee). Two things differ from the non-private loss, both so that the
 guarantee holds as stated: the negative item of each example is drawn uniformly from all items
 (sampling it among the user's non-items would make one example depend on the user's other
-records), and ``l2`` acts as the optimiser's weight decay on every parameter (a data-independent
-step after the noise) instead of a per-triple penalty, which would enter the clipped gradients.
+records), and ``l2`` acts as the optimiser's weight decay (a data-independent step after the
+noise) instead of a per-triple penalty, which would enter the clipped gradients. The decay is
+scaled to the per-triple penalty's mean strength, so that ``l2`` means what it means without
+privacy: a triple penalises its user row and two item rows, so a row's expected penalty gradient in
+the mean loss of a batch is ``2 * l2 * p`` times its expected share of the batch, ``1 / n_users``
+for a user row and ``2 / n_items`` for an item row (and bias); the full ``l2`` as weight decay on
+every row at every step would be hundreds of times stronger and shrink the embeddings to zero,
+leaving the item bias (popularity) alone to rank.
 """
 
 from __future__ import annotations
@@ -45,8 +51,10 @@ def build_dp(model: BPRMF, epochs: int) -> DPSGD:
     """The DP-SGD engine of a BPR-MF fit whose parameters were just initialised."""
     c = model.config
     net = BPRNet(model.user_emb, model.item_emb, model.item_bias)
-    opt = (torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.l2) if c.optimizer == "adam"
-           else torch.optim.SGD(net.parameters(), lr=c.lr, weight_decay=c.l2))
+    items = [net.item.weight] + ([] if net.bias is None else [net.bias.weight])
+    groups = [{"params": [net.user.weight], "weight_decay": 2.0 * c.l2 / model.n_users},
+              {"params": items, "weight_decay": 4.0 * c.l2 / model.n_items}]  # the per-triple penalty's mean
+    opt = (torch.optim.Adam(groups, lr=c.lr) if c.optimizer == "adam" else torch.optim.SGD(groups, lr=c.lr))
     users, items = (torch.from_numpy(a.astype("int64")) for a in model._pairs)
     model._dp_pairs = (users, items)
     return DPSGD(net, opt, len(users), c.batch_size, epochs, c, unit="interaction")

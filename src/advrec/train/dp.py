@@ -5,10 +5,10 @@ per-example losses come from an ``nn.Module`` run through Opacus' ghost clipping
 gradient norms without materialising per-example gradients, so embedding tables stay cheap),
 every example's gradient is clipped to ``dp_max_grad_norm``, Gaussian noise calibrated to
 ``(dp_epsilon, dp_delta)`` over the whole fit is added to the sum, and batches are drawn by
-Poisson sampling (each example independently with probability ``batch_size / N``), which the
-privacy amplification of the accountant assumes. Early stopping on validation data is off for
-private fits: choosing the epoch on held-out records would spend privacy the accountant does not
-count.
+Poisson sampling (each example independently with probability ``1 / ceil(N / batch_size)``, Opacus'
+rate for the loader, about ``batch_size / N``), which the privacy amplification of the accountant
+assumes. Early stopping on validation data is off for private fits: choosing the epoch on
+held-out records would spend privacy the accountant does not count.
 
 What one *example* is decides what the guarantee protects: an interaction for pairwise models
 (BPR-MF: neighbouring data sets differ in one (user, item) record), a user for row models
@@ -82,7 +82,8 @@ class DPSGD:
     n_examples
         Number of examples (privacy units).
     batch_size
-        Expected batch size; the Poisson sampling rate is ``batch_size / n_examples``.
+        Batch size; the Poisson sampling rate is ``1 / ceil(n_examples / batch_size)`` (the rate
+        Opacus derives from the loader and accounts for; about ``batch_size / n_examples``).
     epochs
         Epochs of the fit, for calibrating the noise to the budget.
     config
@@ -121,7 +122,7 @@ class DPSGD:
                 noise_generator=torch.Generator().manual_seed(seed + 1))
         self.max_grad_norm = float(config.dp_max_grad_norm)
         self.accountant_name = config.dp_accountant
-        self.sample_rate = batch / n_examples
+        self.sample_rate = float(self.loader.sample_rate)  # what the accountant uses, not batch / N
         self.steps = 0
 
     def epoch(self, losses: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> float:
