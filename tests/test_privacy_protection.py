@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -95,6 +96,10 @@ def test_dp_bpr_spends_its_budget_reproducibly(tmp_path) -> None:
     assert p is not None and p["unit"] == "interaction" and p["sampling"] == "poisson"
     assert 0 < p["epsilon"] <= 4.0 + 1e-6 and p["epsilon"] > 3.0  # the noise is calibrated to the budget
     assert p["delta"] == pytest.approx(1 / (10 * len(data)))
+    assert p["sample_rate"] == pytest.approx(1 / math.ceil(p["examples"] / 64))  # the rate Opacus accounts for
+    # l2 as weight decay at the per-triple penalty's mean strength (not the full l2 on every row)
+    decay = [g["weight_decay"] for g in a._dp.optimizer.param_groups]
+    assert decay == pytest.approx([2 * BPR["l2"] / a.n_users, 4 * BPR["l2"] / a.n_items])
     assert torch.equal(a.user_emb, b.user_emb)  # seeded sampling and noise
     plain = create("bpr", **{**params, "dp_epsilon": None}).fit(data)
     assert not torch.equal(a.user_emb, plain.user_emb)
