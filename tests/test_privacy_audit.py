@@ -221,10 +221,10 @@ def test_cli_membership_on_ml100k(shared_data, monkeypatch, tmp_path, capsys):
     ease = tmp_path / "ease"
     assert main(["train", "ease", "--data", "ml-100k", "--out", str(ease), "--json"]) == 0
     capsys.readouterr()
-    assert main(["privacy", "audit", str(ease), "--attributes", "occupation", "--membership", "--bootstrap", "100",
+    assert main(["privacy", "audit", str(ease), "--attributes", "gender", "--membership", "--bootstrap", "100",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["occupation"]["source"] == "scores" and out["occupation"]["n_classes"] == 21
+    assert out["gender"]["source"] == "scores" and out["gender"]["n_classes"] == 2
     m = out["membership"]
     assert m["ci"][0] <= m["auc"] <= m["ci"][1] and m["attack"] in ("threshold", "shadow")
     assert m["n_members"] == m["n_non_members"] == 943 // 4
