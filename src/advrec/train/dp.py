@@ -111,9 +111,9 @@ class DPSGD:
         seed = int(config.seed)
         loader = DataLoader(TensorDataset(torch.arange(n_examples)), batch_size=batch,
                             generator=torch.Generator().manual_seed(seed))
-        self.engine = PrivacyEngine(accountant=config.dp_accountant)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # the seeded (not cryptographic) noise is documented in docs/privacy.md
             warnings.filterwarnings("ignore", message=".*[Ss]ecure.*")
+            self.engine = PrivacyEngine(accountant=config.dp_accountant)
             warnings.filterwarnings("ignore", message=".*[Oo]ptimal.*")
             self.module, self.optimizer, self.criterion, self.loader = self.engine.make_private_with_epsilon(
                 module=module, optimizer=optimizer, criterion=PerExampleLoss(), data_loader=loader,
