@@ -20,6 +20,7 @@ model with fresh attackers, never with these heads.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pydantic import BaseModel, Field, field_validator
@@ -175,6 +176,27 @@ def total_epochs(config: AttributeAdversaryFields) -> int:
 def adversary_active(adversary: AttributeAdversary | None, config: AttributeAdversaryFields, epoch: int) -> bool:
     """Whether 1-based ``epoch`` trains against the adversary."""
     return adversary is not None and epoch > plain_epochs(config)
+
+
+class AdversarySchedule:
+    """The fit schedule of models with :class:`AttributeAdversaryFields` and DP fields: ``epochs``
+    plain epochs, then ``adv_epochs`` against the adversary (early stopping and the best-epoch
+    choice wait for the plain ones); private fits (``dp_epsilon``) ignore validation data."""
+
+    config: Any
+
+    def _total_epochs(self) -> int:
+        return total_epochs(self.config)
+
+    def _min_epochs(self) -> int:
+        return plain_epochs(self.config)
+
+    def _best_after(self) -> int:
+        """With an adversary, the plain epochs: the model returned was trained against it."""
+        return plain_epochs(self.config)
+
+    def _uses_validation(self) -> bool:
+        return getattr(self.config, "dp_epsilon", None) is None
 
 
 def restart_optimizers(model: object, epoch: int) -> None:

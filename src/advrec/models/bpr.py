@@ -12,11 +12,11 @@ from pydantic import Field, model_validator
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError, DataError
 from advrec.models.adversary import (
+    AdversarySchedule,
     AttributeAdversary,
     AttributeAdversaryFields,
     adversary_active,
     make_adversary,
-    plain_epochs,
     restart_optimizers,
     total_epochs,
 )
@@ -71,7 +71,7 @@ class BPRConfig(TorchConfig, AttributeAdversaryFields, DPFields):
         return self.optimizer == "sgd" and self.batch_size == 1
 
 
-class BPRMF(TorchRecommender):
+class BPRMF(AdversarySchedule, TorchRecommender):
     """BPR-MF (Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI 2009).
 
     Scores ``s(u, i) = p_u . q_i + b_i`` and maximises, over triples of a user
@@ -176,19 +176,6 @@ class BPRMF(TorchRecommender):
 
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {} if self.config.dp_epsilon is not None else super()._make_optimizers()  # DP-SGD has its own
-
-    def _uses_validation(self) -> bool:
-        return self.config.dp_epsilon is None
-
-    def _total_epochs(self) -> int:
-        return total_epochs(self.config)
-
-    def _min_epochs(self) -> int:
-        return plain_epochs(self.config)
-
-    def _best_after(self) -> int:
-        """With an adversary, the plain epochs: the model returned was trained against it."""
-        return plain_epochs(self.config)
 
     def _attribute_gradients(self, u: torch.Tensor) -> float:
         """Train the attribute heads on every user with a known attribute (the table is small) and

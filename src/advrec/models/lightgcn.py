@@ -14,13 +14,12 @@ from pydantic import Field
 from advrec.data.interactions import Interactions
 from advrec.errors import CapabilityError, ConfigError
 from advrec.models.adversary import (
+    AdversarySchedule,
     AttributeAdversary,
     AttributeAdversaryFields,
     adversary_active,
     make_adversary,
-    plain_epochs,
     restart_optimizers,
-    total_epochs,
 )
 from advrec.models.base import Recommender
 from advrec.models.foldin import fold_in_scores
@@ -123,7 +122,7 @@ def propagate(adj: SymmetricOperator, ego: torch.Tensor, layers: int) -> torch.T
     return out / (layers + 1)
 
 
-class LightGCN(TorchRecommender):
+class LightGCN(AdversarySchedule, TorchRecommender):
     """LightGCN (He et al., "LightGCN: Simplifying and Powering Graph Convolution
     Network for Recommendation", SIGIR 2020).
 
@@ -212,16 +211,6 @@ class LightGCN(TorchRecommender):
             total += loss.item() * len(u)
         out = {"loss": total / max(len(users), 1)}
         return {**out, "adv_head_loss": head_loss / max(len(users), 1)} if hide else out
-
-    def _total_epochs(self) -> int:
-        return total_epochs(self.config)
-
-    def _min_epochs(self) -> int:
-        return plain_epochs(self.config)
-
-    def _best_after(self) -> int:
-        """With an adversary, the plain epochs: the model returned was trained against it."""
-        return plain_epochs(self.config)
 
     def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The BPR loss of a batch and the propagated embeddings it was computed from."""

@@ -13,11 +13,11 @@ from torch import nn
 
 from advrec.data.interactions import Interactions
 from advrec.models.adversary import (
+    AdversarySchedule,
     AttributeAdversary,
     AttributeAdversaryFields,
     adversary_active,
     make_adversary,
-    plain_epochs,
     restart_optimizers,
     total_epochs,
 )
@@ -106,7 +106,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class MultVAE(TorchRecommender):
+class MultVAE(AdversarySchedule, TorchRecommender):
     """Mult-VAE (Liang et al., "Variational Autoencoders for Collaborative
     Filtering", WWW 2018).
 
@@ -165,9 +165,6 @@ class MultVAE(TorchRecommender):
         if c.dp_epsilon is not None:
             return {}  # DP-SGD has its own
         return {"main": make_optimizer(self.net.parameters(), c.optimizer, c.lr, c.l2)}
-
-    def _uses_validation(self) -> bool:
-        return self.config.dp_epsilon is None
 
     def train_tensors(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = dict(self.net.named_parameters())
@@ -244,16 +241,6 @@ class MultVAE(TorchRecommender):
         if not hide:
             del totals["adv_head_loss"]
         return {**{k: v / seen for k, v in totals.items()}, "beta": self.beta()}
-
-    def _total_epochs(self) -> int:
-        return total_epochs(self.config)
-
-    def _min_epochs(self) -> int:
-        return plain_epochs(self.config)
-
-    def _best_after(self) -> int:
-        """With an adversary, the plain epochs: the model returned was trained against it."""
-        return plain_epochs(self.config)
 
     # -------------------------------------------------------------- scoring
     def _score(self, users: np.ndarray) -> torch.Tensor:
