@@ -80,8 +80,6 @@ def test_adversary_settings_are_checked() -> None:
         create("bpr", adv_attributes="religion")
     with pytest.raises(ConfigError, match="per-triple kernel"):
         create("bpr", adv_attributes="gender", optimizer="sgd", batch_size=1)
-    with pytest.raises(ConfigError, match="dp_epsilon with adv_attributes"):
-        create("multvae", adv_attributes="gender", dp_epsilon=4.0)
     bare = replace(gendered(40, 20), user_features=None)
     with pytest.raises(Exception, match="no user side table"):
         create("bpr", **{**BPR, "epochs": 1}, adv_attributes="gender").fit(bare)
@@ -116,6 +114,28 @@ def test_dp_multvae_is_per_user_and_ignores_validation() -> None:
     p = rec.privacy_record()
     assert p["unit"] == "user" and p["examples"] == len(np.unique(data.subset(~mask).users))
     assert rec.loop_result_.best_epoch is None  # no epoch chosen on held-out records
+
+
+def test_dp_obfuscated_multvae_spends_one_budget_on_model_and_heads() -> None:
+    data = gendered(n_users=120, n_items=40)
+    params = {"dims": [16, 8], "epochs": 1, "adv_epochs": 2, "adv_steps": 2, "batch_size": 32,
+              "dp_epsilon": 4.0, "adv_attributes": "gender", "seed": 0}
+    rec = create("multvae", **params).fit(data)
+    p = rec.privacy_record()
+    per_epoch = math.ceil(120 / 32)
+    assert p["unit"] == "user" and p["steps"] == 3 * per_epoch + 2 * 2 * per_epoch
+    assert 3.0 < p["epsilon"] <= 4.0 + 1e-6  # the composition of both engines meets the budget
+    assert rec._dp.engine.get_epsilon(p["delta"]) < p["epsilon"] - 0.5  # the heads' steps count
+    heads = rec._dp_heads.module._module.heads
+    assert rec._dp_heads.optimizer.noise_multiplier == rec._dp.optimizer.noise_multiplier
+    for mirror, trained in zip(rec._adversary.heads.parameters(), heads.parameters()):
+        assert torch.equal(mirror, trained) and not mirror.requires_grad  # the mirror the confusion reads
+    assert [("adv_head_loss" in h) for h in rec.history] == [False, True, True]
+    again = create("multvae", **params).fit(data)
+    assert torch.equal(rec.net.item_in, again.net.item_in)  # seeded sampling and noise in both engines
+    plain = create("multvae", **{**params, "adv_attributes": [], "epochs": 3}).fit(data)
+    assert plain.privacy_record()["steps"] == 3 * per_epoch
+    assert plain._dp.optimizer.noise_multiplier < rec._dp.optimizer.noise_multiplier  # fewer steps, less noise
 
 
 def test_dp_settings_are_checked() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from torch import nn
 
 from advrec.data.interactions import Interactions
@@ -24,7 +24,7 @@ from advrec.models.adversary import (
 from advrec.models.foldin import binary_rows, map_row_chunks
 from advrec.models.multvae_dp import build_dp, dp_epoch
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight, make_optimizer
-from advrec.train.dp import DPFields
+from advrec.train.dp import DPSGD, DPFields
 
 if TYPE_CHECKING:
     import optuna
@@ -55,13 +55,6 @@ class MultVAEConfig(TorchConfig, AttributeAdversaryFields, DPFields):
         if not v or min(v) < 1:
             raise ValueError("dims must be a non-empty list of positive layer sizes")
         return v
-
-    @model_validator(mode="after")
-    def _dp_alone(self) -> MultVAEConfig:
-        if self.dp_epsilon is not None and self.adv_attributes:
-            raise ValueError("dp_epsilon with adv_attributes is not available yet: the adversary's heads read "
-                             "every user's attributes, and their training is not private")
-        return self
 
 
 class SparseRows(NamedTuple):
@@ -158,7 +151,8 @@ class MultVAE(AdversarySchedule, TorchRecommender):
         self.updates = torch.zeros((), dtype=torch.float64)
         self._train_users = torch.from_numpy(train.active_users())
         self._adversary: AttributeAdversary | None = make_adversary(self, train, self.config.dims[-1])
-        self._dp = None  # DP-SGD engine, built at the first epoch (after a warm start copied its values)
+        self._dp: DPSGD | None = None  # DP-SGD engine, built at the first epoch (after a warm start copied its values)
+        self._dp_heads: DPSGD | None = None  # its partner for the adversary heads of an obfuscated fit
 
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -202,7 +196,7 @@ class MultVAE(AdversarySchedule, TorchRecommender):
             if self._dp is None:
                 self._dp = build_dp(self, total_epochs(c))
             self.net.train()
-            return dp_epoch(self, generator)
+            return dp_epoch(self, epoch, generator)
         restart_optimizers(self, epoch)
         opt = self._optimizers["main"]
         order = self._train_users[torch.randperm(len(self._train_users), generator=generator)]

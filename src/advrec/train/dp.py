@@ -90,10 +90,17 @@ class DPSGD:
         The model's config (``dp_*`` fields, ``seed``).
     unit
         What one example is (``"interaction"``, ``"user"``), recorded with the guarantee.
+    shared_steps
+        Steps of other mechanisms over the same examples at the same sampling rate that spend the
+        same budget (the adversary heads of an obfuscated private fit): the noise is calibrated to
+        ``epochs`` of this engine plus these steps.
+    noise_multiplier
+        Use this noise multiplier instead of calibrating one (a partner engine of a shared budget).
     """
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, n_examples: int, batch_size: int,
-                 epochs: int, config: Any, unit: str) -> None:
+                 epochs: int, config: Any, unit: str, *, shared_steps: int = 0,
+                 noise_multiplier: float | None = None) -> None:
         require_opacus()
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset
@@ -113,13 +120,23 @@ class DPSGD:
                             generator=torch.Generator().manual_seed(seed))
         with warnings.catch_warnings():  # the seeded (not cryptographic) noise is documented in docs/privacy.md
             warnings.filterwarnings("ignore", message=".*[Ss]ecure.*")
-            self.engine = PrivacyEngine(accountant=config.dp_accountant)
             warnings.filterwarnings("ignore", message=".*[Oo]ptimal.*")
-            self.module, self.optimizer, self.criterion, self.loader = self.engine.make_private_with_epsilon(
+            self.engine = PrivacyEngine(accountant=config.dp_accountant)
+            if noise_multiplier is None:
+                from opacus.accountants.utils import get_noise_multiplier
+
+                rate = 1.0 / len(loader)  # what Opacus' Poisson loader samples at
+                noise_multiplier = get_noise_multiplier(
+                    target_epsilon=self.target, target_delta=self.delta, sample_rate=rate,
+                    steps=int(epochs / rate) + shared_steps, accountant=config.dp_accountant)
+            self.module, self.optimizer, self.criterion, self.loader = self.engine.make_private(
                 module=module, optimizer=optimizer, criterion=PerExampleLoss(), data_loader=loader,
-                target_epsilon=self.target, target_delta=self.delta, epochs=epochs,
-                max_grad_norm=config.dp_max_grad_norm, grad_sample_mode="ghost", poisson_sampling=True,
+                noise_multiplier=noise_multiplier, max_grad_norm=config.dp_max_grad_norm,
+                grad_sample_mode="ghost", poisson_sampling=True,
                 noise_generator=torch.Generator().manual_seed(seed + 1))
+        self.partners: list[DPSGD] = []
+        """Engines spending the same budget; :meth:`spent` composes their steps with these."""
+        self._batches: Any = iter(())
         self.max_grad_norm = float(config.dp_max_grad_norm)
         self.accountant_name = config.dp_accountant
         self.sample_rate = float(self.loader.sample_rate)  # what the accountant uses, not batch / N
@@ -130,24 +147,42 @@ class DPSGD:
         losses of a batch through the wrapped module. Returns the mean loss."""
         total, seen = 0.0, 0
         for (ids,) in self.loader:
-            self.optimizer.zero_grad()
-            if len(ids) == 0:  # an empty Poisson batch (only in tiny data): nothing to release
-                continue
-            loss = self.criterion(losses, self.module, ids)
-            with warnings.catch_warnings():  # Opacus' double backward with inputs that need no grad
-                warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
-                loss.backward()
-            self.optimizer.step()
-            self.steps += 1
-            total += float(loss.item()) * len(ids)
+            total += self._step(losses, ids) * len(ids)
             seen += len(ids)
         return total / max(seen, 1)
 
-    def spent(self) -> float:
-        """Epsilon spent so far at :attr:`delta` (from the accountant)."""
-        if self.steps == 0:
+    def step(self, losses: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> float:
+        """One step on the next Poisson-sampled batch (a new pass of the loader when one ends);
+        the batch's mean loss."""
+        ids = next(self._batches, None)
+        if ids is None:
+            self._batches = (b for (b,) in iter(self.loader))
+            ids = next(self._batches)
+        return self._step(losses, ids)
+
+    def _step(self, losses: Callable[[nn.Module, torch.Tensor], torch.Tensor], ids: torch.Tensor) -> float:
+        self.optimizer.zero_grad()
+        if len(ids) == 0:  # an empty Poisson batch (only in tiny data): nothing to release
             return 0.0
-        return float(self.engine.get_epsilon(self.delta))
+        loss = self.criterion(losses, self.module, ids)
+        with warnings.catch_warnings():  # Opacus' double backward with inputs that need no grad
+            warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
+            loss.backward()
+        self.optimizer.step()
+        self.steps += 1
+        return float(loss.item())
+
+    def spent(self) -> float:
+        """Epsilon spent so far at :attr:`delta`: the accountant's composition of this engine's steps
+        and its partners'."""
+        history = [h for e in (self, *self.partners) for h in e.engine.accountant.history]
+        if not history:
+            return 0.0
+        from opacus.accountants import create_accountant
+
+        accountant = create_accountant(self.accountant_name)
+        accountant.history = history
+        return float(accountant.get_epsilon(self.delta))
 
     def record(self) -> dict[str, Any]:
         """The guarantee of the fit so far, for the run's record."""
@@ -155,6 +190,7 @@ class DPSGD:
             "epsilon": self.spent(), "delta": self.delta, "target_epsilon": self.target,
             "unit": self.unit, "guarantee": f"per {self.unit}",
             "noise_multiplier": float(self.optimizer.noise_multiplier), "max_grad_norm": self.max_grad_norm,
-            "sample_rate": self.sample_rate, "steps": self.steps, "examples": self.n_examples,
+            "sample_rate": self.sample_rate, "steps": self.steps + sum(e.steps for e in self.partners),
+            "examples": self.n_examples,
             "accountant": self.accountant_name, "sampling": "poisson",
         }
