@@ -101,6 +101,22 @@ def test_models_without_embeddings_are_audited_on_scores():
     assert got["auc"] > 0.75
 
 
+def test_raw_source_is_attacked_once_per_data(monkeypatch):
+    import advrec.privacy.inference as inference
+
+    data = planted(n_users=120, seed=2)
+    calls: list[int] = []
+    real = inference.auc_ci  # once per attack computed
+    monkeypatch.setattr(inference, "auc_ci", lambda p, *a, **k: calls.append(len(p)) or real(p, *a, **k))
+    first = attribute_audit(create("pop").fit(data), data, ["gender"], folds=3, bootstrap=20)["gender"]
+    n_first = len(calls)
+    second = attribute_audit(create("itemknn").fit(data), data, ["gender"], folds=3, bootstrap=20)["gender"]
+    assert n_first == 6 and len(calls) == n_first + 4  # scores and lists anew, the raw items memoised
+    assert second["sources"]["raw"] == first["sources"]["raw"]
+    other = attribute_audit(create("pop").fit(data), data, ["gender"], folds=4, bootstrap=20)["gender"]
+    assert len(calls) == n_first + 10 and other["sources"]["raw"] != first["sources"]["raw"]  # keyed on folds
+
+
 def test_attribute_audit_errors():
     data = planted(n_users=60)
     model = create("pop").fit(data)

@@ -32,7 +32,9 @@ hide the attribute, which still leaks it inverted.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +57,9 @@ ATTACKERS = ("logreg", "mlp")
 CHUNK_USERS = 2048
 #: the fewest users a class needs to be audited (with fewer folds than this)
 MIN_CLASS_USERS = 4
+#: attack results kept in memory (:func:`_attack`), keyed by a hash of the inputs
+MEMO_SIZE = 64
+_MEMO: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
 
 
 def attribute_audit(model: Recommender, data: Interactions, attributes: Sequence[str], *, seed: int = 0,
@@ -121,15 +126,36 @@ def attribute_audit(model: Recommender, data: Interactions, attributes: Sequence
             for attacker in ATTACKERS:
                 # only the model's own representation is trained against an adversary, so only there
                 # may an attacker learn backwards (the check costs three inner fits per fold)
-                proba = out_of_fold_proba(x[rows], y, attacker, folds=folds, seed=seed, flip=source == own)
-                auc, ci = auc_ci(proba, y, bootstrap=bootstrap, seed=seed, counts=counts)
-                acc = float((proba.argmax(axis=1) == y).mean())
-                sources[source][attacker] = {"auc": auc, "ci": ci, "accuracy": acc}
+                sources[source][attacker] = _attack(x[rows], y, attacker, folds=folds, seed=seed,
+                                                    flip=source == own, bootstrap=bootstrap, counts=counts)
         best = max(ATTACKERS, key=lambda a: _finite(sources[own][a]["auc"]))
         out[name] = {"auc": sources[own][best]["auc"], "ci": sources[own][best]["ci"], "attacker": best,
                      "source": own, "majority": float(np.bincount(y).max() / len(y)), "n_users": len(y),
                      "n_classes": len(classes), "classes": list(classes), "sources": sources}
     return out
+
+
+def _attack(x: np.ndarray, y: np.ndarray, attacker: str, *, folds: int, seed: int, flip: bool, bootstrap: int,
+            counts: np.ndarray | None) -> dict[str, Any]:
+    """``{"auc", "ci", "accuracy"}`` of one attacker, memoised on the inputs' contents: the ``raw``
+    source is the same for every model of a data set and seed, so audits of several models (a
+    trade-off curve, a benchmark's runs) attack it once."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (x, y):
+        h.update(str((part.dtype, part.shape)).encode())
+        h.update(np.ascontiguousarray(part).view(np.uint8))
+    h.update(f"{attacker}|{folds}|{seed}|{flip}|{bootstrap}".encode())
+    key = h.digest()
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+    else:
+        proba = out_of_fold_proba(x, y, attacker, folds=folds, seed=seed, flip=flip)
+        auc, ci = auc_ci(proba, y, bootstrap=bootstrap, seed=seed, counts=counts)
+        _MEMO[key] = {"auc": auc, "ci": ci, "accuracy": float((proba.argmax(axis=1) == y).mean())}
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    got = _MEMO[key]
+    return {**got, "ci": list(got["ci"])}
 
 
 def _finite(v: float) -> float:
