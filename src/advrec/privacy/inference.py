@@ -57,8 +57,8 @@ ATTACKERS = ("logreg", "mlp")
 CHUNK_USERS = 2048
 #: the fewest users a class needs to be audited (with fewer folds than this)
 MIN_CLASS_USERS = 4
-#: attack results kept in memory (:func:`_attack`), keyed by a hash of the inputs
-MEMO_SIZE = 64
+#: attack results kept in memory (:func:`_attack`, a few hundred bytes each), keyed by a hash of the inputs
+MEMO_SIZE = 1024
 _MEMO: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
 
 
