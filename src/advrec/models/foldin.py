@@ -133,20 +133,24 @@ def fold_in_scores(history: sp.csr_matrix, items: torch.Tensor, bias: torch.Tens
 
 
 class _Block:
-    """The revealed entries of a run of users: local row and item per entry, and ``coef`` (entries x
-    items), ``1 / (|pos| |neg|)`` at the entry's negatives and 0 at its user's revealed items."""
+    """The revealed entries of a run of users: local row and item per entry, each user's weight
+    ``1 / (|pos| |neg|)`` and the (entry, revealed item of the same user) pairs, where an entry's
+    pairwise terms are left out (a revealed item is no negative)."""
 
     def __init__(self, rows: sp.csr_matrix, device: torch.device) -> None:
         deg = np.diff(rows.indptr)
         n_users, n_items = rows.shape
         local = np.repeat(np.arange(n_users), deg)
-        weight = torch.from_numpy(1.0 / (deg * np.maximum(n_items - deg, 1)).astype(np.float64))
         self.n_users = n_users
         self.row = torch.from_numpy(local).to(device)
         self.item = torch.from_numpy(rows.indices.astype(np.int64)).to(device)
-        user_coef = weight.float().to(device)[:, None].expand(n_users, n_items).clone()
-        user_coef[self.row, self.item] = 0.0
-        self.coef = user_coef[self.row]
+        self.weight = torch.from_numpy(1.0 / (np.maximum(deg, 1) * np.maximum(n_items - deg, 1))).float().to(device)
+        # every entry e of user u against each of u's revealed items: sum(deg^2) pairs
+        per_entry = deg[local]
+        entry = np.repeat(np.arange(len(local)), per_entry)
+        offset = np.arange(len(entry)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+        item = rows.indices[rows.indptr[local][np.repeat(np.arange(len(local)), per_entry)] + offset]
+        self.pairs = (torch.from_numpy(entry).to(device), torch.from_numpy(item.astype(np.int64)).to(device))
 
 
 def _entry_blocks(rows: sp.csr_matrix, n_items: int, cells: int,
@@ -165,12 +169,16 @@ def _entry_blocks(rows: sp.csr_matrix, n_items: int, cells: int,
 
 
 def _score_gradient(p: torch.Tensor, q: torch.Tensor, b: torch.Tensor | None, block: _Block) -> torch.Tensor:
-    """Gradient of the users' BPR losses with respect to their scores, ``(len(p), n_items)``."""
+    """Gradient of the users' BPR losses with respect to their scores, ``(len(p), n_items)``.
+
+    ``x[e, j] = sigmoid(s_j - s_i)`` (d/dx softplus(x) = sigmoid(x)) is built in place and zeroed
+    where ``j`` is one of the user's revealed items; the user's weight multiplies the per-user sums.
+    """
     s = p @ q.T
     if b is not None:
         s = s + b
-    pos = s[block.row, block.item]
-    # d/dx softplus(x) = sigmoid(x), x = s_j - s_i over each entry's negatives j
-    g = torch.sigmoid(s[block.row] - pos[:, None]).mul_(block.coef)
-    grad = torch.zeros_like(s).index_add_(0, block.row, g)
-    return grad.index_put_((block.row, block.item), -g.sum(1), accumulate=True)
+    x = s[block.row]
+    x.sub_(s[block.row, block.item][:, None]).sigmoid_()
+    x.index_put_(block.pairs, torch.zeros((), device=x.device))
+    grad = torch.zeros_like(s).index_add_(0, block.row, x).mul_(block.weight[:, None])
+    return grad.index_put_((block.row, block.item), -x.sum(1) * block.weight[block.row], accumulate=True)
