@@ -1,0 +1,79 @@
+"""Membership-inference table of a finished privacy experiment (benchmarks/privacy_membership_ml100k.toml).
+
+Run: python benchmarks/privacy_membership_report.py EXPERIMENT.toml [--out FILE.md]
+
+One row per model (mean ± sd over the seeds that finished): test NDCG@20, the membership AUC of
+the stronger attack and its mean 95 % interval, the threshold and shadow attacks' AUCs, and the
+gender AUC from the model's own representation. Runs the experiment lists but whose
+``result.json`` is missing are listed under the table, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from advrec.experiments.config import load_experiment
+from advrec.experiments.runs import run_folder
+from advrec.utils.io import atomic_write_text
+
+
+def _ms(v: list[float], digits: int = 3) -> str:
+    a = np.asarray(v, float)
+    return f"{a.mean():.{digits}f} ± {a.std(ddof=1) if len(a) > 1 else 0.0:.{digits}f}" if len(a) else "—"
+
+
+def report(toml: Path) -> str:
+    """The Markdown page of the experiment in ``toml``."""
+    cfg = load_experiment(toml)
+    out = [f"# Membership inference: {cfg.name}", "",
+           (f"Command: `advrec run {toml} --jobs 1`, then "
+           f"`python {shlex.join(sys.argv)}`."), "", cfg.notes.strip(), ""]
+    missing = []
+    for data in cfg.datasets:
+        out += [f"## {data}", "", ("| model | seeds | NDCG@20 | membership AUC | 95 % CI (mean) | attack (best) | "
+                "threshold AUC | shadow AUC | gender AUC (own representation) |"), "|---|---|---|---|---|---|---|---|---|"]
+        for spec in cfg.models:
+            rows = []
+            for seed in cfg.seeds:
+                f = run_folder(Path(cfg.output), data, spec.key, seed) / "result.json"
+                if not f.is_file():
+                    missing.append(f"{data} {spec.key} seed {seed}")
+                    continue
+                r = json.loads(f.read_text())
+                priv = r["evaluations"]["privacy"]
+                rows.append((r["metrics"]["ndcg@20"], priv["membership"], priv.get("gender", {})))
+            if not rows:
+                continue
+            mem = [m for _, m, _ in rows]
+            attacks = sorted({m["attack"] for m in mem})
+            out.append(
+                f"| {spec.key} | {len(rows)} | {_ms([n for n, _, _ in rows], 4)} | {_ms([m['auc'] for m in mem])} | "
+                f"[{np.mean([m['ci'][0] for m in mem]):.3f}, {np.mean([m['ci'][1] for m in mem]):.3f}] | "
+                f"{', '.join(attacks)} | {_ms([m['threshold']['auc'] for m in mem])} | "
+                f"{_ms([m['shadow']['auc'] for m in mem])} | {_ms([g['auc'] for _, _, g in rows if g])} |")
+        out.append("")
+    if missing:
+        out += ["Missing runs (not finished): " + "; ".join(missing) + ".", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("toml", type=Path)
+    ap.add_argument("--out", type=Path, help="write the page here (default: print it)")
+    args = ap.parse_args(argv)
+    page = report(args.toml)
+    if args.out:
+        atomic_write_text(args.out, page)
+    print(page)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
