@@ -43,6 +43,7 @@ import torch
 
 from advrec.data.datasets import load_dataset
 from advrec.eval.evaluator import evaluate
+from advrec.eval.stats import format_mean_std
 from advrec.experiments.pipeline import machine, resolve_split, train_and_evaluate
 from advrec.models.registry import create, default_params
 from advrec.utils.io import atomic_write_json, atomic_write_text
@@ -178,12 +179,6 @@ def test_runs(model: str, data: str, chosen: dict[str, Any], epsilons: list[floa
     return rows, missing
 
 
-def _ms(values: list[float], digits: int = 4) -> str:
-    v = np.asarray(values, float)
-    sd = v.std(ddof=1) if len(v) > 1 else 0.0
-    return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
-
-
 def _kept(rows: list[dict[str, Any]], label: str) -> list[float]:
     """Per-seed share of the non-private NDCG@20 (seeds where both finished)."""
     plain = {r["seed"]: r["ndcg@20"] for r in rows if r["setting"] == "non-private"}
@@ -200,13 +195,13 @@ def test_table(model: str, rows: list[dict[str, Any]], labels: list[str]) -> lis
         kept = _kept(rows, label)
         pv = [r["privacy"] for r in rs if r["privacy"]]
         if pv:
-            eps = _ms([p["epsilon"] for p in pv], 3)
+            eps = format_mean_std([p["epsilon"] for p in pv], 3)
             delta = f"{np.mean([p['delta'] for p in pv]):.2e}"
             unit, sigma = pv[0]["guarantee"], f"{np.mean([p['noise_multiplier'] for p in pv]):.3f}"
         else:
             eps, delta, unit, sigma = "∞ (not private)", "–", "–", "–"
         name = f"{model} (MostPop reference)" if label == "pop" else model
-        cells = [name, label, _ms([r["ndcg@20"] for r in rs]), _ms([r["recall@20"] for r in rs]),
+        cells = [name, label, format_mean_std([r["ndcg@20"] for r in rs], 4), format_mean_std([r["recall@20"] for r in rs], 4),
                  (f"{np.mean(kept):.1%}" if kept else "–"), eps, delta, unit, sigma,
                  f"{np.mean([r['fit_seconds'] for r in rs]):.1f}", ",".join(str(r["seed"]) for r in rs)]
         out.append("| " + " | ".join(cells) + " |")

@@ -18,14 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from advrec.eval.stats import format_mean_std
 from advrec.experiments.config import load_experiment
 from advrec.experiments.runs import run_folder
 from advrec.utils.io import atomic_write_text
-
-
-def _ms(v: list[float], digits: int = 3) -> str:
-    a = np.asarray(v, float)
-    return f"{a.mean():.{digits}f} ± {a.std(ddof=1) if len(a) > 1 else 0.0:.{digits}f}" if len(a) else "—"
 
 
 def report(toml: Path) -> str:
@@ -52,11 +48,12 @@ def report(toml: Path) -> str:
                 continue
             mem = [m for _, m, _ in rows]
             attacks = sorted({m["attack"] for m in mem})
+            gender = [g["auc"] for _, _, g in rows if g]
             out.append(
-                f"| {spec.key} | {len(rows)} | {_ms([n for n, _, _ in rows], 4)} | {_ms([m['auc'] for m in mem])} | "
+                f"| {spec.key} | {len(rows)} | {format_mean_std([n for n, _, _ in rows], 4)} | {format_mean_std([m['auc'] for m in mem], 3)} | "
                 f"[{np.mean([m['ci'][0] for m in mem]):.3f}, {np.mean([m['ci'][1] for m in mem]):.3f}] | "
-                f"{', '.join(attacks)} | {_ms([m['threshold']['auc'] for m in mem])} | "
-                f"{_ms([m['shadow']['auc'] for m in mem])} | {_ms([g['auc'] for _, _, g in rows if g])} |")
+                f"{', '.join(attacks)} | {format_mean_std([m['threshold']['auc'] for m in mem], 3)} | "
+                f"{format_mean_std([m['shadow']['auc'] for m in mem], 3)} | {format_mean_std(gender, 3) if gender else '—'} |")
         out.append("")
     if missing:
         out += ["Missing runs (not finished): " + "; ".join(missing) + ".", ""]

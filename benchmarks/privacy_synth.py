@@ -37,6 +37,7 @@ import torch
 
 from advrec.data.datasets import load_dataset
 from advrec.data.splits import make_split
+from advrec.eval.stats import format_mean_std
 from advrec.experiments.pipeline import machine
 from advrec.privacy.synth import make_config, release
 from advrec.utils.io import atomic_write_json, atomic_write_text
@@ -88,11 +89,6 @@ def choose(variant: str, train: Any, valid: Any, cache: Path) -> tuple[dict[str,
     return best["candidate"], rows
 
 
-def _ms(v: list[float], fmt: str = ".3f") -> str:
-    a = np.asarray(v, float)
-    return f"{a.mean():{fmt}} ± {a.std(ddof=1) if len(a) > 1 else 0.0:{fmt}}"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="ml-100k")
@@ -137,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
              "|---|---|---|---|---|---|---|---|---|"]
     for label, rows in results.items():
         col = {k: [r[k] for r in rows] for k in rows[0]}
-        eps = "—" if label == "not private" else _ms(col["epsilon"])
-        lines.append(f"| {label} | {_ms(col['ratio'])} | {np.mean(col['ndcg_synth']):.4f} / "
-                     f"{np.mean(col['ndcg_real']):.4f} | {_ms(col['auc'])} | [{np.mean(col['ci_low']):.3f}, "
+        eps = "—" if label == "not private" else format_mean_std(col["epsilon"], 3)
+        lines.append(f"| {label} | {format_mean_std(col['ratio'], 3)} | {np.mean(col['ndcg_synth']):.4f} / "
+                     f"{np.mean(col['ndcg_real']):.4f} | {format_mean_std(col['auc'], 3)} | [{np.mean(col['ci_low']):.3f}, "
                      f"{np.mean(col['ci_high']):.3f}] | {np.mean(col['dcr_members']):.3f} / "
-                     f"{np.mean(col['dcr_holdout']):.3f} | {_ms(col['coverage'])} | {_ms(col['pop_js'])} | {eps} |")
+                     f"{np.mean(col['dcr_holdout']):.3f} | {format_mean_std(col['coverage'], 3)} | {format_mean_std(col['pop_js'], 3)} | {eps} |")
     lines += ["", "## Settings chosen on validation (seed 0; the real training part split again 80/20)", "",
               (f"Rule: the highest validation utility ratio among candidates with membership AUC ≤ {TARGET_AUC} "
               "(else the lowest AUC). DP candidates at ε = 8."), "",

@@ -32,6 +32,7 @@ import numpy as np
 
 from advrec.data.datasets import load_dataset
 from advrec.eval.evaluator import evaluate
+from advrec.eval.stats import format_mean_std
 from advrec.experiments.evaluations import Ranking, make_evaluation
 from advrec.experiments.pipeline import resolve_split, train_and_evaluate
 from advrec.models.registry import create, default_params
@@ -119,11 +120,6 @@ def test_runs(model: str, data: str, weights: list[float], seeds: list[int], att
     return rows
 
 
-def _ms(values: list[float]) -> str:
-    v = np.asarray(values, float)
-    return f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}"
-
-
 def table(model: str, rows: list[dict[str, Any]], chosen: float, audit_attributes: list[str]) -> list[str]:
     """Markdown rows of one model: one line per weight (means ± sd over seeds)."""
     weights = sorted({r["weight"] for r in rows})
@@ -132,10 +128,10 @@ def table(model: str, rows: list[dict[str, Any]], chosen: float, audit_attribute
     for w in weights:
         rs = [r for r in rows if r["weight"] == w]
         nd = np.mean([r["ndcg@20"] for r in rs])
-        cells = [f"{model}", f"{w:g}{' (default)' if w == chosen else ''}", _ms([r["ndcg@20"] for r in rs]),
+        cells = [f"{model}", f"{w:g}{' (default)' if w == chosen else ''}", format_mean_std([r["ndcg@20"] for r in rs], 4),
                  f"{nd / plain:.1%}"]
-        cells += [_ms([r[f"{a}_auc"] for r in rs]) for a in audit_attributes]
-        cells += [_ms([r["gender_lists_auc"] for r in rs])]
+        cells += [format_mean_std([r[f"{a}_auc"] for r in rs], 3) for a in audit_attributes]
+        cells += [format_mean_std([r["gender_lists_auc"] for r in rs], 3)]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
