@@ -94,7 +94,9 @@ def record_defaults(model: str, dataset: str, params: dict[str, Any]) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _defaults_table.cache_clear()
         table = {m: {d: dict(p) for d, p in v.items()} for m, v in _defaults_table().items()}
-        table.setdefault(model, {})[dataset] = params
+        old = table.setdefault(model, {}).get(dataset, {})
+        kept = {k: v for k, v in old.items() if k.startswith("adv_")}  # chosen by privacy_tradeoff.py
+        table[model][dataset] = {**kept, **params}
         atomic_write_text(_DEFAULTS_FILE, to_toml(table))
 
 

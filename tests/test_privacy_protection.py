@@ -85,6 +85,16 @@ def test_adversary_settings_are_checked() -> None:
         create("bpr", **{**BPR, "epochs": 1}, adv_attributes="gender").fit(bare)
 
 
+def test_adversary_options_are_inert_without_an_adversary() -> None:
+    from advrec.models.config import same_hyperparameters
+
+    plain = create("bpr", adv_weight=1.0).config.model_dump(mode="json")
+    assert same_hyperparameters(create("bpr", adv_weight=0.3, adv_steps=2).config, plain)  # no adversary: unchanged
+    hidden = create("bpr", adv_attributes="gender", adv_weight=1.0).config.model_dump(mode="json")
+    assert not same_hyperparameters(create("bpr", adv_attributes="gender", adv_weight=0.3).config, hidden)
+    assert not same_hyperparameters(create("bpr", adv_attributes="gender").config, plain)
+
+
 def test_dp_bpr_spends_its_budget_reproducibly(tmp_path) -> None:
     data = gendered(n_users=120, n_items=40)
     params = {**BPR, "epochs": 3, "batch_size": 64, "dp_epsilon": 4.0}

@@ -58,6 +58,11 @@ class AttributeAdversaryFields(BaseModel):
     """L2 penalty (weight decay) of the heads: a head that overfits the training users learns
     directions a fresh attacker would not use, and hiding those hides nothing."""
 
+    def inert_fields(self) -> tuple[str, ...]:
+        """The adversary's options when there is no adversary (they change nothing then)."""
+        return () if self.adv_attributes else tuple(f for f in AttributeAdversaryFields.model_fields
+                                                    if f != "adv_attributes")
+
     @field_validator("adv_attributes", mode="before")
     @classmethod
     def _split(cls, v: object) -> object:

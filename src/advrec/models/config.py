@@ -17,12 +17,14 @@ def same_hyperparameters(config: BaseModel, recorded: dict[str, Any] | None, *,
 
     An option added since (absent from the record) counts as equal when it is at its
     default, so records and checkpoints written before a new option stay usable.
-    Fields in ``ignore`` are not compared.
+    Fields in ``ignore`` are not compared, nor those the config calls inert (``inert_fields()``:
+    options without effect in this config, e.g. the adversary's weight without an adversary).
     """
     if recorded is None:
         return False
     recorded = upgrade_names(type(config), recorded)
-    skip = set(ignore)
+    inert = getattr(config, "inert_fields", None)
+    skip = set(ignore) | (set(inert()) if callable(inert) else set())
     now = {k: v for k, v in config.model_dump(mode="json").items() if k not in skip}
     recorded = {k: v for k, v in recorded.items() if k not in skip}
     fields = type(config).model_fields
