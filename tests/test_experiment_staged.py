@@ -189,3 +189,17 @@ def test_cold_users_are_folded_in_with_their_side_features(synthetic):
     without = rank_test(model, split, fit_data, (5,)).result
     np.testing.assert_array_equal(with_features.users, without.users)
     assert not np.array_equal(with_features.per_user["ndcg@5"], without.per_user["ndcg@5"])
+
+
+def test_a_saved_fit_is_reused_when_only_inert_options_differ(tmp_path, synthetic, monkeypatch):
+    from advrec.experiments.pipeline import train_and_evaluate
+
+    data, out = _csv(tmp_path, synthetic), tmp_path / "run"
+    first = train_and_evaluate("bpr", data, params={**BPR, "adv_weight": 1.0}, out=out)
+    fits: list[str] = []
+    real_fit = Recommender.fit
+    monkeypatch.setattr(Recommender, "fit", lambda self, *a, **k: fits.append(self.name) or real_fit(self, *a, **k))
+    again = train_and_evaluate("bpr", data, params={**BPR, "adv_weight": 0.3}, out=out)  # no adversary: inert
+    assert fits == [] and again.record["metrics"] == first.record["metrics"]
+    train_and_evaluate("bpr", data, params={**BPR, "lr": 0.01}, out=out)  # a real change refits
+    assert fits == ["bpr"]

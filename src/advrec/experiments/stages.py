@@ -25,6 +25,7 @@ from advrec.experiments.evaluations import EvalContext, EvalOutput, Evaluation, 
 from advrec.experiments.fitting import fit_resumable
 from advrec.experiments.records import device_label, save_per_user
 from advrec.models.base import Recommender
+from advrec.models.config import same_hyperparameters
 from advrec.models.registry import create
 from advrec.utils.io import atomic_write_json
 
@@ -46,7 +47,7 @@ def fit_stage(model: str, params: dict[str, Any], fit_data: Interactions, *, ini
     rec = create(model, **params)
     wanted = {"model": rec.name, "hyperparameters": rec.config.model_dump(mode="json"),
               "train_sha256": fit_data.checksum(), "init": init_label(init)}
-    done = _finished_fit(out, wanted)
+    done = _finished_fit(out, wanted, rec.config)
     if done is not None:
         return done
     t0 = time.perf_counter()
@@ -63,11 +64,16 @@ def fit_stage(model: str, params: dict[str, Any], fit_data: Interactions, *, ini
     return rec, record
 
 
-def _finished_fit(out: Path | None, wanted: dict[str, Any]) -> tuple[Recommender, dict[str, Any]] | None:
+def _finished_fit(out: Path | None, wanted: dict[str, Any], config: Any) -> tuple[Recommender, dict[str, Any]] | None:
+    """The model saved in ``out`` and its fit record when that fit is this one (hyper-parameters
+    compared by :func:`~advrec.models.config.same_hyperparameters`: options inert in ``config``
+    do not count)."""
     if out is None or not (out / FIT_FILE).is_file():
         return None
     record = json.loads((out / FIT_FILE).read_text(encoding="utf-8"))
-    if any(record.get(k) != v for k, v in wanted.items()):
+    if any(record.get(k) != v for k, v in wanted.items() if k != "hyperparameters"):
+        return None
+    if not same_hyperparameters(config, record.get("hyperparameters")):
         return None
     try:
         return Recommender.load(out), record
