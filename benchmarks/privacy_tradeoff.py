@@ -14,7 +14,9 @@ script
    embeddings, or score vectors for Mult-VAE, and the top-20 lists), each run saved and reused;
 3. writes a Markdown table and a PNG of the curves.
 
-Run (about 40 minutes on 2 cores)::
+Run (measured on the shared 2-core machine: BPR-MF about 3 minutes per run, fit and audit; a
+Mult-VAE audit attacks 1682-dim score vectors and takes about 20 minutes; ``--models`` picks
+models, and finished runs are reused)::
 
     python benchmarks/privacy_tradeoff.py --data ml-100k --out docs/benchmarks/privacy_tradeoff_ml100k
 """
