@@ -49,10 +49,14 @@ class DenseVAE(nn.Module):
         self.encoder, self.decoder = net.encoder, net.decoder
         self.hidden_act, self.latent = net.hidden_act, net.latent
 
-    def forward(self, rows: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, logvar)`` of dense input rows."""
         h = self.first(rows)
         out = self.encoder(torch.tanh(h)) if self.hidden_act else h
-        mu, logvar = out[:, : self.latent], out[:, self.latent:]
+        return out[:, : self.latent], out[:, self.latent:]
+
+    def forward(self, rows: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(rows)
         z = mu + noise * torch.exp(0.5 * logvar)
         return F.log_softmax(self.decoder(z), dim=1), mu, logvar
 
@@ -117,7 +121,7 @@ def _head_step(model: MultVAE, generator: torch.Generator) -> float:
         users = users_all[ids]
         with torch.no_grad():  # no gradient, so the recommender engine's hooks record nothing
             dense, _ = _dense(model, users.numpy(), 0.0, generator)
-            means = vae(dense, torch.zeros(len(users), vae.latent))[1]
+            means = vae.encode(dense)[0]  # no decoder pass: the heads read the means only
         per = means.new_zeros(len(users))
         for name, logits in zip(adv.names, net(means)):
             lab = adv.labels[name][users]
