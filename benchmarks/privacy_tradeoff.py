@@ -11,12 +11,11 @@ script
    the weight with the lowest AUC;
 2. measures every weight on the test split over the seeds: NDCG@20 of the test ranking and the
    privacy audit (gender, age, occupation; attackers trained fresh on the trained model: user
-   embeddings, or score vectors for Mult-VAE, and the top-20 lists), each run saved and reused;
+   embeddings, Mult-VAE's encoder means, and the top-20 lists), each run saved and reused;
 3. writes a Markdown table and a PNG of the curves.
 
-Run (measured on the shared 2-core machine: BPR-MF about 3 minutes per run, fit and audit; a
-Mult-VAE audit attacks 1682-dim score vectors and takes about 20 minutes; ``--models`` picks
-models, and finished runs are reused)::
+Run (measured on the shared 2-core machine: BPR-MF about 3 minutes per run, fit and audit;
+``--models`` picks models, and finished runs are reused)::
 
     python benchmarks/privacy_tradeoff.py --data ml-100k --out docs/benchmarks/privacy_tradeoff_ml100k
 """

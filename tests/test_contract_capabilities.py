@@ -107,6 +107,28 @@ def test_differentiable_scores_reach_the_parameters(name, loaded, tmp_path):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_encoder_codes_are_deterministic_and_saved(name, tmp_path):
+    _declares(name, "encoder")
+    model = _fitted(name)
+    users = np.arange(0, model.n_users, 2)
+    codes = model.encode_users(users)
+    assert codes.ndim == 2 and codes.shape[0] == len(users) and not codes.requires_grad
+    assert torch.isfinite(codes).all() and codes.abs().sum() > 0
+    torch.testing.assert_close(model.encode_users(users), codes, rtol=0, atol=0)
+    torch.testing.assert_close(model.encode_users(users[::-1].copy()), codes.flip(0), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(_loaded(name, tmp_path).encode_users(users), codes, rtol=0, atol=0)
+
+
+def test_encoder_is_what_multvae_decodes():
+    model = _fitted("multvae")
+    users = np.arange(model.n_users)
+    torch.testing.assert_close(model.net.decoder(model.encode_users(users)).detach(), model.score(users),
+                               rtol=1e-6, atol=1e-6)
+    with pytest.raises(CapabilityError, match="encoder"):
+        _fitted("bpr").encode_users([0])
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_warm_start_from_a_fitted_and_a_loaded_model(name, tmp_path):
     _declares(name, "warm_start")
     for init in (_fitted(name), _loaded(name, tmp_path)):

@@ -101,8 +101,17 @@ def test_models_without_embeddings_are_audited_on_scores():
     assert got["auc"] > 0.75
 
 
+def test_models_with_an_encoder_are_audited_on_their_codes():
+    data = planted(n_users=120, seed=1)
+    model = create("multvae", dims=[32, 8], epochs=30, batch_size=32, seed=0).fit(data)
+    got = attribute_audit(model, data, ["gender"], folds=3, bootstrap=50)["gender"]
+    assert got["source"] == "encodings" and set(got["sources"]) == {"encodings", "recommendations", "raw"}
+    assert got["auc"] == max(got["sources"]["encodings"][a]["auc"] for a in ("logreg", "mlp"))
+    assert got["auc"] > 0.75  # the planted taste reaches the 8-dimensional code
+
+
 def test_raw_source_is_attacked_once_per_data(monkeypatch):
-    import advrec.privacy.inference as inference
+    from advrec.privacy import inference
 
     data = planted(n_users=120, seed=2)
     calls: list[int] = []

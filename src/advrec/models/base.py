@@ -36,6 +36,8 @@ CAPABILITIES: dict[str, str] = {
     "warm_start": "fit(train, init=model) starts from a fitted model's parameters (continued training, "
                   "fine-tuning, a grown id space)",
     "fold_in": "fold_in(history) scores users outside training from their interactions",
+    "encoder": "encode_users(users) gives the latent code each training user is scored from (an "
+               "autoencoder's mean), the user representation of a model without an embedding table",
     "side_features": "fit reads the user / item side features of the training data and saves them "
                      "with the model",
 }
@@ -192,6 +194,13 @@ class Recommender(ABC):
         self._require_fitted()
         return self._score_embeddings(user_vectors, item_vectors)
 
+    def encode_users(self, users: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """The latent code ``(len(users), d)`` each training user is scored from (capability
+        ``encoder``): a detached copy, deterministic (no sampling, no dropout)."""
+        self.require("encoder")
+        self._require_fitted()
+        return self._encode_users(np.asarray(users, dtype=np.int64)).detach().clone()
+
     def fold_in(self, history: sp.spmatrix | np.ndarray,
                 user_features: np.ndarray | None = None) -> torch.Tensor:
         """Scores ``(n, n_items)`` for ``n`` users outside the training data, from their interactions.
@@ -341,6 +350,10 @@ class Recommender(ABC):
     def _score_embeddings(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
         """Default scoring rule of embedding models: the dot product."""
         return user_vectors @ item_vectors.T
+
+    def _encode_users(self, users: np.ndarray) -> torch.Tensor:
+        """The users' latent codes (``encoder``)."""
+        raise NotImplementedError
 
     def _fold_in(self, history: sp.csr_matrix, user_features: np.ndarray | None) -> torch.Tensor | np.ndarray:
         """Scores of new users from their interaction rows (``fold_in``)."""

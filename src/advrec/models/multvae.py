@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -89,7 +90,7 @@ class _VAE(nn.Module):
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (a, b) in enumerate(pairwise(sizes)):
         lin = nn.Linear(a, b)
         nn.init.xavier_uniform_(lin.weight)
         nn.init.normal_(lin.bias, std=0.001)
@@ -129,7 +130,7 @@ class MultVAE(AdversarySchedule, TorchRecommender):
     name = "multvae"
     supports_device = True
     config_class = MultVAEConfig
-    capabilities = frozenset({"differentiable", "fold_in"})
+    capabilities = frozenset({"differentiable", "fold_in", "encoder"})
     config: MultVAEConfig
 
     #: fixed early-stopping settings of tuning (the tuned epochs is where it stops)
@@ -238,9 +239,12 @@ class MultVAE(AdversarySchedule, TorchRecommender):
 
     # -------------------------------------------------------------- scoring
     def _score(self, users: np.ndarray) -> torch.Tensor:
+        return self.net.decoder(self._encode_users(users))
+
+    def _encode_users(self, users: np.ndarray) -> torch.Tensor:
+        """The encoder means of the users' training rows (what :meth:`_score` decodes)."""
         self.net.eval()
-        mu, _ = self.net.encode(self._rows(torch.from_numpy(users)))
-        return self.net.decoder(mu)
+        return self.net.encode(self._rows(torch.from_numpy(users)))[0]
 
     def _score_grad(self, users: np.ndarray) -> torch.Tensor:
         return self._score(users)  # the same decoding; the caller keeps autograd on

@@ -7,9 +7,12 @@ against a fitted model, for each attribute, from several *feature sources*:
 ``embeddings``
     The model's user vectors (models with the ``embeddings`` capability): what leaks if the
     embedding table is published or stolen.
+``encodings``
+    The latent code each user is scored from, for models with an encoder instead of an embedding
+    table (capability ``encoder``: Mult-VAE's encoder means, which its adversary heads read).
 ``scores``
-    Each user's full score vector over the items, for models without embeddings (their learned
-    user representation is the scores they produce).
+    Each user's full score vector over the items, for models with neither (their learned user
+    representation is the scores they produce).
 ``recommendations``
     A multi-hot vector of the user's top-``k`` list (training items excluded, as served): what
     any observer of the recommendations sees.
@@ -50,7 +53,9 @@ from advrec.privacy.auc import auc_ci, bootstrap_counts
 __all__ = ["ATTACKERS", "SOURCES", "attribute_audit", "feature_sources", "out_of_fold_proba"]
 
 #: feature sources, in the order they are reported
-SOURCES = ("embeddings", "scores", "recommendations", "raw")
+SOURCES = ("embeddings", "encodings", "scores", "recommendations", "raw")
+#: the sources that are a model's own user representation, in order of preference
+OWN_SOURCES = ("embeddings", "encodings", "scores")
 #: attackers trained on each source
 ATTACKERS = ("logreg", "mlp")
 #: users scored per chunk when building score and recommendation features
@@ -90,8 +95,8 @@ def attribute_audit(model: Recommender, data: Interactions, attributes: Sequence
     dict
         Attribute name -> ``{"auc", "ci", "attacker", "source", "majority", "n_users",
         "n_classes", "classes", "sources"}``. ``auc`` / ``ci`` / ``attacker`` are those of the
-        stronger attacker on the model's own representation (source ``embeddings``, or
-        ``scores`` for models without embeddings); ``sources`` holds every source and attacker
+        stronger attacker on the model's own representation (source ``embeddings``, else
+        ``encodings``, else ``scores``: the first the model has); ``sources`` holds every source and attacker
         as ``{"auc", "ci", "accuracy"}``. ``majority`` is the share of the most frequent class
         among the audited users: the accuracy of the attacker that always guesses it, whose AUC
         is 0.5 by definition (it gives every user the same score), so the AUCs compare to 0.5
@@ -115,7 +120,7 @@ def attribute_audit(model: Recommender, data: Interactions, attributes: Sequence
         known |= lab.labels >= 0
     users = np.flatnonzero(active & known)
     feats = feature_sources(model, data, users, k=k)
-    own = "embeddings" if "embeddings" in feats else "scores"
+    own = next(source for source in OWN_SOURCES if source in feats)
     out: dict[str, dict[str, Any]] = {}
     for name, lab in labels.items():
         rows, y, classes = _audited(lab, users, folds)
@@ -180,16 +185,19 @@ def _audited(lab: AttributeLabels, users: np.ndarray, folds: int) -> tuple[np.nd
 
 
 def feature_sources(model: Recommender, data: Interactions, users: np.ndarray, *, k: int = 20) -> dict[str, np.ndarray]:
-    """Attacker inputs of ``users``, by source: ``embeddings`` (or ``scores``), ``recommendations``, ``raw``.
+    """Attacker inputs of ``users``, by source: the model's own representation (``embeddings``,
+    else ``encodings``, else ``scores``), ``recommendations``, ``raw``.
 
     Every source is a dense float32 ``(len(users), d)`` matrix; the multi-hot sources keep only
     the items that occur among ``users`` (an all-zero column tells an attacker nothing).
     """
     out: dict[str, np.ndarray] = {}
-    try:
-        model.require("embeddings")
+    if _has(model, "embeddings"):
         out["embeddings"] = model.embeddings()[0][users].cpu().numpy().astype(np.float32)
-    except CapabilityError:
+    elif _has(model, "encoder"):
+        out["encodings"] = np.concatenate([model.encode_users(c).cpu().numpy() for c in _chunks(users)]).astype(
+            np.float32)
+    else:
         out["scores"] = np.concatenate([model.score(c).cpu().numpy() for c in _chunks(users)]).astype(np.float32)
     k = min(int(k), model.n_items)
     top = np.concatenate([model.recommend(c, k=k, exclude_seen=True)[0] for c in _chunks(users)]) if len(users) \
@@ -199,6 +207,14 @@ def feature_sources(model: Recommender, data: Interactions, users: np.ndarray, *
     out["recommendations"] = _multi_hot(rec)
     out["raw"] = _multi_hot(data.binary_csr[users])
     return out
+
+
+def _has(model: Recommender, capability: str) -> bool:
+    try:
+        model.require(capability)
+    except CapabilityError:
+        return False
+    return True
 
 
 def _chunks(users: np.ndarray) -> list[np.ndarray]:
