@@ -106,7 +106,12 @@ DESIGN = [
      "squared norms) on every 8th triple only, an unbiased sample of the epoch's mean loss, gave about "
      "+18 % on ML-100K. Shuffling the pairs inside the compiled code (Fisher-Yates into int32 work "
      "buffers) instead of a PyTorch permutation plus a NumPy gather, which had taken ~15 % of an ML-100K "
-     "epoch, gave +8 % (BPR) and +6 % (APR) on ML-100K, measured old against new in one process."),
+     "epoch, gave +8 % (BPR) and +6 % (APR) on ML-100K, measured old against new in one process. "
+     "Rejecting a sampled negative by one bit of a users x items bitmap of the training pairs (built "
+     "when it takes at most 8 MiB: ML-100K and ML-1M, not Gowalla) instead of a binary search in the "
+     "user's CSR row gave APR about +25 % on ML-100K (process CPU time, best of 5 epochs, three "
+     "interleaved rounds on the loaded machine: 3.7-4.4M against 4.7-5.6M triples/s), with the same "
+     "draws and bit-identical embeddings."),
     ("- APR's step makes the same two passes over the factors as BPR's (one reduction, one update), but "
      "its reduction keeps four sums instead of one and each triple adds a second sigmoid and two square "
      "roots (the perturbation's norms); folding the per-triple scalars out of the update loop gave about "

@@ -57,6 +57,34 @@ def test_kernel_samples_only_negatives():
     assert (users == np.tile(np.repeat([0, 1], 4), 50)).all()  # the caller's pairs are left as they were
 
 
+def test_bitmap_and_binary_search_train_alike(monkeypatch):
+    """The seen-pairs bitmap changes the speed only: the same draws, rejections and updates as the
+    binary search in the CSR rows (bit for bit), for BPR and APR."""
+    import advrec.models.bpr_kernel as kernel
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((30, 45)) < 0.3
+    indptr = np.r_[0, np.cumsum(dense.sum(1))].astype(np.int64)
+    indices = np.nonzero(dense)[1].astype(np.int64)
+    bits = kernel.seen_bitmap(indptr, indices, 45)
+    assert bits.shape == (30, 6)
+    assert all(bool((bits[u, j // 8] >> (j % 8)) & 1) == dense[u, j] for u in range(30) for j in range(45))
+    users, items = np.nonzero(dense)
+    U0 = (rng.standard_normal((30, 4)) * 0.1).astype(np.float32)
+    V0 = (rng.standard_normal((45, 4)) * 0.1).astype(np.float32)
+    for eps, reg_adv in ((0.0, 0.0), (0.5, 1.0)):
+        out = []
+        for flag in (bits, np.zeros((0, 0), np.uint8)):
+            U, V, b = U0.copy(), V0.copy(), np.zeros(45, np.float32)
+            losses = [sgd_epoch(U, V, b, indptr, indices, users, items, seed=e, lr=0.05, l2=0.01,
+                                eps=eps, reg_adv=reg_adv, bits=flag) for e in range(3)]
+            out.append((U, V, b, losses))
+        for a, c in zip(out[0], out[1]):
+            assert np.array_equal(np.asarray(a), np.asarray(c))
+    monkeypatch.setattr(kernel, "BITMAP_MAX_BYTES", 10)
+    assert kernel.seen_bitmap(indptr, indices, 45).shape == (0, 0)  # too large: the search instead
+
+
 def test_epoch_order_is_drawn_from_the_seed():
     """lr = 0 and a loss sampled on every LOSS_STRIDE-th triple: pairs of distinct losses show the
     order; the same seed gives the same order, another seed another."""

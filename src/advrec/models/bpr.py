@@ -22,7 +22,7 @@ from advrec.models.adversary import (
 )
 from advrec.models.base import Recommender
 from advrec.models.bpr_dp import build_dp, dp_epoch
-from advrec.models.bpr_kernel import sgd_epoch
+from advrec.models.bpr_kernel import seen_bitmap, sgd_epoch
 from advrec.models.foldin import fold_in_scores
 from advrec.models.sampling import NegativeSampler
 from advrec.models.torch_base import EARLY_STOPPING, TorchConfig, TorchRecommender, batch_weight
@@ -128,6 +128,7 @@ class BPRMF(AdversarySchedule, TorchRecommender):
         pairs = (s.pair_users.numpy()[ok].astype(np.int32), s.pair_items.numpy()[ok].astype(np.int32))
         self._pairs = pairs
         self._work = (np.empty_like(pairs[0]), np.empty_like(pairs[1]))  # the kernel shuffles into these
+        self._bits: np.ndarray | None = None  # the kernel's bitmap of seen pairs, built at its first epoch
         self._adversary: AttributeAdversary | None = make_adversary(self, train, c.factors)
         self._dp = None  # DP-SGD engine, built at the first epoch (after a warm start copied its values)
 
@@ -192,9 +193,11 @@ class BPRMF(AdversarySchedule, TorchRecommender):
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         s, c = self._sampler, self.config
         bias = None if self.item_bias is None else self.item_bias.detach().numpy()
+        if self._bits is None:
+            self._bits = seen_bitmap(s.indptr.numpy(), s.pair_items.numpy(), self.n_items)
         return sgd_epoch(self.user_emb.detach().numpy(), self.item_emb.detach().numpy(), bias,
                          s.indptr.numpy(), s.pair_items.numpy(), users, items, seed,
-                         lr, c.l2, eps, reg_adv, c.threads, work=self._work)
+                         lr, c.l2, eps, reg_adv, c.threads, work=self._work, bits=self._bits)
 
     def _epoch_lr(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch`` (APR may lower it for its adversarial epochs)."""
