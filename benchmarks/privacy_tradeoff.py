@@ -14,8 +14,13 @@ script
    embeddings, Mult-VAE's encoder means, and the top-20 lists), each run saved and reused;
 3. writes a Markdown table and a PNG of the curves.
 
-Run (measured on the shared 2-core machine: BPR-MF about 3 minutes per run, fit and audit;
-``--models`` picks models, and finished runs are reused)::
+Every finished validation sweep and test run is also appended to ``<out>.jsonl`` (committed beside
+the page), and rows found there are not run again: a benchmark longer than one session (the run
+folders are not kept between sessions) goes on where the last one stopped. ``--fresh`` ignores the
+ledger.
+
+Run (measured on the shared 2-core machine: BPR-MF about 3 minutes per run, fit and audit; Mult-VAE
+4-7; ``--models`` picks models, and finished runs are reused)::
 
     python benchmarks/privacy_tradeoff.py --data ml-100k --out docs/benchmarks/privacy_tradeoff_ml100k
 """
@@ -43,17 +48,49 @@ from advrec.utils.io import atomic_write_json, atomic_write_text
 TARGET_AUC, KEEP = 0.55, 0.97
 
 
+class Ledger:
+    """The measured rows of earlier sessions: one JSON object per line, keyed by kind, model,
+    weight and seed (the latest line of a key wins)."""
+
+    def __init__(self, path: Path, fresh: bool = False) -> None:
+        self.path, self.rows = path, {}
+        if path.is_file() and not fresh:
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    row = json.loads(line)
+                    self.rows[self.key(row)] = row
+                except (json.JSONDecodeError, KeyError) as exc:
+                    sys.exit(f"{path}:{n}: not a ledger row ({exc}); mend or remove the line")
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return row["kind"], row["model"], row.get("weight"), row.get("seed")
+
+    def get(self, kind: str, model: str, weight: float | None = None, seed: int | None = None) -> dict[str, Any] | None:
+        return self.rows.get((kind, model, weight, seed))
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Record ``row`` (atomically rewriting the file, so an interrupted write loses nothing)."""
+        self.rows[self.key(row)] = row
+        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.rows.values()))
+
+
 def params_for(model: str, data: str, weight: float, attributes: list[str]) -> dict[str, Any]:
     """The model's per-dataset defaults, with the adversary at ``weight`` (none at 0)."""
     p = dict(default_params(model, data))
     return {**p, "adv_attributes": attributes, "adv_weight": weight} if weight > 0 else p
 
 
-def choose_weight(model: str, data: str, weights: list[float], attributes: list[str], cache: Path) -> dict[str, Any]:
+def choose_weight(model: str, data: str, weights: list[float], attributes: list[str], cache: Path,
+                  ledger: Ledger) -> dict[str, Any]:
     """Step 1: validation NDCG@20 and gender AUC per weight (seed 0) and the chosen weight."""
+    logged = ledger.get("validation", model)
+    if logged is not None and [r["weight"] for r in logged["rows"]] == weights:
+        return {"rows": logged["rows"], **pick(logged["rows"])}
     f = cache / f"{model}-validation.json"
     if f.is_file():
         rows = json.loads(f.read_text())["rows"]
+        ledger.add({"kind": "validation", "model": model, "rows": rows})
         return {"rows": rows, **pick(rows)}
     ds = load_dataset(data)
     tune = resolve_split(ds, None, 0, need_valid=True).tuning()
@@ -68,6 +105,7 @@ def choose_weight(model: str, data: str, weights: list[float], attributes: list[
               file=sys.stderr)
     out = {"rows": rows, **pick(rows)}
     atomic_write_json(f, out)
+    ledger.add({"kind": "validation", "model": model, "rows": rows})
     return out
 
 
@@ -97,12 +135,16 @@ def pick(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_runs(model: str, data: str, weights: list[float], seeds: list[int], attributes: list[str],
-              audit_attributes: list[str], cache: Path) -> list[dict[str, Any]]:
+              audit_attributes: list[str], cache: Path, ledger: Ledger) -> list[dict[str, Any]]:
     """Step 2: every (weight, seed) on the test split, with the privacy audit (reused when saved)."""
     evals = [Ranking("test", {}), make_evaluation("privacy", "privacy", {"attributes": audit_attributes})]
     rows = []
     for w in weights:
         for seed in seeds:
+            logged = ledger.get("test", model, w, seed)
+            if logged is not None and all(f"{a}_auc" in logged for a in audit_attributes):
+                rows.append(logged)
+                continue
             t0 = time.perf_counter()
             res = train_and_evaluate(model, data, seed=seed, params=params_for(model, data, w, attributes),
                                      evaluations=evals, out=cache / model / f"w{w:g}" / f"seed{seed}")
@@ -116,6 +158,7 @@ def test_runs(model: str, data: str, weights: list[float], seeds: list[int], att
                 row[f"{a}_raw_auc"] = max((v["auc"] for v in got["sources"].get("raw", {}).values()),
                                           default=float("nan"))
             rows.append(row)
+            ledger.add({"kind": "test", "model": model, **row})
             print(f"  test {model} w={w:g} seed={seed}: ndcg@20 {row['ndcg@20']:.4f}, gender auc "
                   f"{row['gender_auc']:.3f} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     return rows
@@ -179,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hide", default="gender", help="attributes the adversary removes")
     ap.add_argument("--audit", default="gender,age,occupation", help="attributes the attackers infer")
     ap.add_argument("--cache", default=None, help="run folder (default runs/privacy-tradeoff-<data>)")
-    ap.add_argument("--out", required=True, help="output prefix: <out>.md and <out>.png")
+    ap.add_argument("--out", required=True, help="output prefix: <out>.md, <out>.png and the ledger <out>.jsonl")
+    ap.add_argument("--fresh", action="store_true", help="ignore the rows of <out>.jsonl (measure again)")
     args = ap.parse_args(argv)
     weights = [float(w) for w in args.weights.split(",")]
     if weights[0] != 0:
@@ -187,19 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     hide, audit = args.hide.split(","), args.audit.split(",")
     cache = Path(args.cache or f"runs/privacy-tradeoff-{args.data}")
+    out = Path(args.out)
+    ledger = Ledger(out.with_suffix(".jsonl"), args.fresh)
     t0 = time.perf_counter()
     results, chosen, validation = {}, {}, {}
     for model in args.models.split(","):
-        validation[model] = choose_weight(model, args.data, weights, hide, cache)
+        validation[model] = choose_weight(model, args.data, weights, hide, cache, ledger)
         chosen[model] = validation[model]["chosen"]
-        results[model] = test_runs(model, args.data, weights, seeds, hide, audit, cache)
-    out = Path(args.out)
+        results[model] = test_runs(model, args.data, weights, seeds, hide, audit, cache, ledger)
     plot(results, chosen, out.with_suffix(".png"))
     head = ["model", "adv_weight", "NDCG@20", "kept"] + [f"{a} AUC" for a in audit] + ["gender AUC (top-20 lists)"]
     lines = [f"# Adversarial attribute removal on {args.data}", "",
              f"Command: `python benchmarks/privacy_tradeoff.py --data {args.data} --out {args.out}`", "",
              (f"Machine: 2 cores (shared with other jobs). Wall time: {time.perf_counter() - t0:.0f} s "
-              "(saved runs reused)."), "",
+              "(saved runs and the rows of the ledger "
+              f"{out.with_suffix('.jsonl').name} reused)."), "",
              (f"Seeds {seeds}; the adversary removes {', '.join(hide)}; attackers infer {', '.join(audit)}. "
               "AUC: the stronger of logistic regression and an MLP, cross-validated over users, each attacker "
               "reading a class backwards when it ranks it below chance on its own users (docs/privacy.md); "
