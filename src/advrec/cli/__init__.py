@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="run up to N unfinished runs at once, each in its own process (default 1)")
     run.add_argument("--status", action="store_true",
                      help="only show which runs are done, in progress (checkpointed epoch) or pending")
+    move = run.add_mutually_exclusive_group()
+    move.add_argument("--pack", metavar="FILE.tar.gz",
+                      help="only write the finished runs (without trained weights) to FILE, to go on elsewhere")
+    move.add_argument("--unpack", metavar="FILE.tar.gz",
+                      help="only add the runs of a pack to the run folders (files already there are kept)")
 
     rec = sub.add_parser("recommend", help="top-k recommendations from a saved model")
     rec.add_argument("model_dir", metavar="DIR")
@@ -137,6 +142,17 @@ def _run(args: argparse.Namespace) -> int:
         if args.baseline not in labels:
             raise ConfigError(f"--baseline {args.baseline!r} is not one of the models {labels}")
         cfg = cfg.model_copy(update={"baseline": args.baseline})
+    if args.pack or args.unpack:
+        from advrec.experiments.pack import pack_runs, unpack_runs
+
+        if args.pack:
+            got = pack_runs(cfg, args.pack, args.out)
+            print(f"packed {got['runs']} finished runs ({got['files']} files) into {args.pack}")
+        else:
+            got = unpack_runs(cfg, args.unpack, args.out)
+            print(f"unpacked {args.unpack} into {cfg.root(args.out)}: {got['added']} files added, "
+                  f"{got['kept']} already there kept")
+        return 0
     if args.status:
         from advrec.experiments.status import experiment_status, status_markdown
 

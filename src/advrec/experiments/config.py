@@ -163,6 +163,10 @@ class ExperimentConfig(BaseModel):
     (``checkpoints/``, removed when the run has finished), so rerunning an
     interrupted experiment resumes unfinished fits and tuning trials; None writes none."""
 
+    def root(self, out: str | Path | None = None) -> Path:
+        """The run folders' root: ``out`` (``--out``), else ``output``, else ``runs/NAME``."""
+        return Path(out or self.output or Path("runs") / self.name)
+
     @model_validator(mode="before")
     @classmethod
     def _expand_each_data(cls, raw: Any) -> Any:

@@ -46,7 +46,7 @@ def run_experiment(
     import time
 
     started = time.perf_counter()
-    root = Path(out or cfg.output or Path("runs") / cfg.name)
+    root = cfg.root(out)
     order = {label: i for i, label in enumerate(run_order(cfg))}
     models = sorted(cfg.models, key=lambda m: order[m.key])  # init / params_from sources first
     todo = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in models]

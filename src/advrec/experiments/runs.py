@@ -200,10 +200,10 @@ def _sources_unchanged(run_dir: Path, record: dict[str, Any], spec: ModelSpec, s
     """Whether the runs this one took its hyper-parameters (``params_from``) or its starting model
     (``init``) from still hold what it used: a source refit since (other settings, a fixed
     trainer) makes this run stale too."""
-    root = run_dir.parents[2]
-
     def source(label: str) -> dict[str, Any] | None:
-        f = run_folder(root, record["dataset"], label, seed) / "result.json"
+        # the dataset's folder of this run: the record's dataset is the loaded data's name, which
+        # differs from the folder's for a dataset given as a file path
+        f = run_dir.parents[1] / safe_name(label) / f"seed{seed}" / "result.json"
         return _record(f.parent) if f.is_file() else None
 
     def bare(params: dict[str, Any] | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> l
     """
     from advrec.experiments.runs import reuse_run, run_folder
 
-    root = Path(out or cfg.output or Path("runs") / cfg.name)
+    root = cfg.root(out)
     rows = []
     for dataset in cfg.datasets:
         for seed in cfg.seeds:
