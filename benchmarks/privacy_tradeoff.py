@@ -54,13 +54,19 @@ class Ledger:
 
     def __init__(self, path: Path, fresh: bool = False) -> None:
         self.path, self.rows = path, {}
-        if path.is_file() and not fresh:
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not fresh:
+            self.rows = self._read()
+
+    def _read(self) -> dict[tuple[Any, ...], dict[str, Any]]:
+        rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        if self.path.is_file():
+            for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
                 try:
                     row = json.loads(line)
-                    self.rows[self.key(row)] = row
+                    rows[self.key(row)] = row
                 except (json.JSONDecodeError, KeyError) as exc:
-                    sys.exit(f"{path}:{n}: not a ledger row ({exc}); mend or remove the line")
+                    sys.exit(f"{self.path}:{n}: not a ledger row ({exc}); mend or remove the line")
+        return rows
 
     @staticmethod
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -70,9 +76,11 @@ class Ledger:
         return self.rows.get((kind, model, weight, seed))
 
     def add(self, row: dict[str, Any]) -> None:
-        """Record ``row`` (atomically rewriting the file, so an interrupted write loses nothing)."""
+        """Record ``row``: the file is read again and rewritten atomically with it, so an interrupted
+        write loses nothing and runs of other models (``--models``) may add to the same ledger."""
         self.rows[self.key(row)] = row
-        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.rows.values()))
+        on_disk = {**self._read(), self.key(row): row}
+        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in on_disk.values()))
 
 
 def params_for(model: str, data: str, weight: float, attributes: list[str]) -> dict[str, Any]:

@@ -74,3 +74,11 @@ def test_a_damaged_line_names_the_file_and_line(tmp_path):
     f.write_text(json.dumps(_row(0.0, 0)) + "\n{not json\n")
     with pytest.raises(SystemExit, match=r"page\.jsonl:2: not a ledger row"):
         pt.Ledger(f)
+
+
+def test_two_processes_add_to_one_ledger_without_losing_rows(tmp_path):
+    a, b = pt.Ledger(tmp_path / "page.jsonl"), pt.Ledger(tmp_path / "page.jsonl")
+    a.add(_row(0.0, 0))
+    b.add({**_row(0.0, 0), "model": "lightgcn"})  # b never saw a's row in memory
+    both = pt.Ledger(tmp_path / "page.jsonl")
+    assert both.get("test", "bpr", 0.0, 0) is not None and both.get("test", "lightgcn", 0.0, 0) is not None
