@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -76,3 +79,14 @@ def shared_data() -> Path:
     if d is None:
         pytest.skip("real data not available: set ADVREC_DATA to a copy of shared/data")
     return d
+
+
+def load_script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as a module (benchmark scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses in a script look their module up by name
+    spec.loader.exec_module(mod)
+    return mod

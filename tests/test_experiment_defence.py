@@ -3,16 +3,14 @@ itself against its own attack, and benchmarks/poisoning_report.py reads gains, d
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_synthetic
+from conftest import load_script, make_synthetic
 
 from advrec.errors import ConfigError
 from advrec.experiments.config import ExperimentConfig, load_experiment
@@ -24,12 +22,7 @@ ATTACK = {"filler": 4, "targets": 2}
 
 
 def _report_module():
-    spec = importlib.util.spec_from_file_location("poisoning_report", ROOT / "benchmarks" / "poisoning_report.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("poisoning_report")
 
 
 def _config(data: str = "x", **extra) -> ExperimentConfig:

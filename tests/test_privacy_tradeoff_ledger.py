@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "privacy_tradeoff.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("privacy_tradeoff", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-pt = _script()
+pt = load_script("privacy_tradeoff")
 ATTRS = ["gender", "age"]
 
 

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from advrec.errors import ConfigError
 from advrec.experiments.config import ExperimentConfig
 from advrec.experiments.runner import run_experiment
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness_curves.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("robustness_curves", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-rc = _script()
+rc = load_script("robustness_curves")
 
 
 def _run(root: Path, label: str, seed: int, drops: dict[tuple[str, float], float], init: str | None,
