@@ -11,9 +11,10 @@ import torch
 from contract import check_contract
 
 from advrec.data import Interactions
-from advrec.data.features import encode_frame, encode_side_features
+from advrec.data.features import MAX_CATEGORIES, encode_frame, encode_side_features, genre_matrix
 from advrec.errors import ConfigError, DataError
 from advrec.models import Recommender, create
+from advrec.models.content import item_content
 
 
 def _tiny() -> Interactions:
@@ -113,6 +114,22 @@ def test_generic_encoder_numeric_as_floats_others_one_hot():
     items, item_names = encode_side_features(data, "item")  # an unknown item table: the generic encoder
     assert items.shape == (3, len(item_names)) and "premium" in item_names
     assert encode_side_features(replace(data, item_features=None), "item") == (None, [])
+
+
+def test_generic_encoder_leaves_out_identifier_columns():
+    n = 3 * MAX_CATEGORIES
+    table = pd.DataFrame({"name": [f"artist {j}" for j in range(n)], "kind": ["a", "b", "c"] * MAX_CATEGORIES})
+    m, names = encode_frame(table)
+    assert names == ["kind=a", "kind=b", "kind=c"] and m.shape == (n, 3)
+    with pytest.raises(DataError, match=r"identifier-like columns \['name'\].*text=true"):
+        encode_frame(table[["name"]], "artists")
+    items = Interactions(np.array([0, 1]), np.array([0, n - 1]), np.ones(2, np.float32), np.arange(2), np.arange(n))
+    assert genre_matrix(replace(items, item_features=table[["name"]])) is None  # no genres, no error
+    np.testing.assert_array_equal(genre_matrix(replace(items, item_features=table)), m)
+    artists = replace(items, item_features=table[["name"]])
+    assert encode_side_features(artists, "item") == (None, [])  # side-feature models: no item features
+    with pytest.raises(DataError, match="no encodable item content.*text=true"):
+        item_content(artists)
 
 
 @pytest.mark.realdata

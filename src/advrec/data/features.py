@@ -216,6 +216,10 @@ def _cached_array(entry: Any, n: int) -> np.ndarray | None:
 KNOWN_USER_COLUMNS = ("age", "gender", "occupation")
 
 
+#: categorical columns with more distinct values than this (and than half the rows) are identifiers
+MAX_CATEGORIES = 100
+
+
 def _knows_items(table: pd.DataFrame) -> bool:
     return "year" in table or any(str(c).startswith("genre:") for c in table.columns)
 
@@ -226,7 +230,10 @@ def encode_frame(table: pd.DataFrame, label: str = "features") -> tuple[np.ndarr
     Numeric columns (bool, int, float) become one float column each, named as the column,
     with missing values set to the column mean (0 when all are missing); every other
     column is one-hot encoded as ``"<column>=<value>"`` (sorted values; a missing value
-    gives a row of zeros).
+    gives a row of zeros), except identifier-like ones: a column with more than
+    :data:`MAX_CATEGORIES` distinct values and more distinct values than half its rows
+    (Last.fm's artist ``name`` and ``url``) is left out, because its one-hot block would be
+    an identity matrix that no two rows share (embed such text with ``text=True`` instead).
 
     Parameters
     ----------
@@ -243,12 +250,13 @@ def encode_frame(table: pd.DataFrame, label: str = "features") -> tuple[np.ndarr
     Raises
     ------
     DataError
-        If the table has no columns.
+        If the table has no columns, or none but identifier-like ones.
     """
     if table.shape[1] == 0:
         raise DataError(f"{label}: the side table has no columns to encode")
     blocks: list[np.ndarray] = []
     names: list[str] = []
+    skipped: list[str] = []
     for col in table.columns:
         values = table[col].reset_index(drop=True)
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
@@ -257,10 +265,15 @@ def encode_frame(table: pd.DataFrame, label: str = "features") -> tuple[np.ndarr
             x[~known] = x[known].mean() if known.any() else 0.0
             blocks.append(x[:, None].astype(np.float32))
             names.append(str(col))
+        elif values.nunique() > max(MAX_CATEGORIES, len(values) // 2):
+            skipped.append(str(col))
         else:
             m, n = _one_hot(values, str(col))
             blocks.append(m)
             names += n
+    if not blocks:
+        raise DataError(f"{label}: only identifier-like columns {skipped} (a distinct value on almost every "
+                        "row); they carry no shared content: embed a text column instead (text=true)")
     return np.hstack(blocks).astype(np.float32), names
 
 
@@ -274,7 +287,8 @@ def encode_side_features(inter: Interactions, kind: str) -> tuple[np.ndarray | N
     Returns
     -------
     matrix, names
-        ``(n, d)`` float32 and the column names, or ``(None, [])`` without a table.
+        ``(n, d)`` float32 and the column names, or ``(None, [])`` without a table (or without
+        an encodable column in it).
     """
     if kind not in ("user", "item"):
         raise ValueError(f"kind must be 'user' or 'item', got {kind!r}")
@@ -285,7 +299,10 @@ def encode_side_features(inter: Interactions, kind: str) -> tuple[np.ndarray | N
         return encode_user_features(inter)
     if kind == "item" and _knows_items(table):
         return encode_item_features(inter)
-    return encode_frame(table, f"{inter.name}: {kind}_features")
+    try:
+        return encode_frame(table, f"{inter.name}: {kind}_features")
+    except DataError:  # no columns, or identifier-like ones only: nothing to encode
+        return None, []
 
 
 def genre_matrix(inter: Interactions) -> np.ndarray | None:
@@ -302,6 +319,9 @@ def genre_matrix(inter: Interactions) -> np.ndarray | None:
         return pd.get_dummies(table["genre"].astype("string").reset_index(drop=True)).to_numpy(np.float32)
     if table.shape[1] == 0:
         return None
-    matrix, names = encode_frame(table, f"{inter.name}: item_features")
+    try:
+        matrix, names = encode_frame(table, f"{inter.name}: item_features")
+    except DataError:  # identifier-like columns only (Last.fm artists): no genres
+        return None
     cols = [j for j, n in enumerate(names) if "=" in n]
     return matrix[:, cols] if cols else None

@@ -56,7 +56,9 @@ def item_content(train: Interactions, text: bool = False) -> tuple[np.ndarray, l
         matrix, names = encode_item_features(train, text=True)
     else:
         found, names = encode_side_features(train, "item")
-        assert found is not None
+        if found is None:
+            raise DataError(f"{train.name}: no encodable item content in {list(train.item_features.columns)} "
+                            "(identifier-like columns are left out); embed a text column with text=true")
         matrix = found
     std = matrix.std(axis=0)
     return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32), names
