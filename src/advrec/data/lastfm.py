@@ -10,7 +10,11 @@ newline are accepted):
 * ``user_friends.dat`` (``userID friendID``): the ``"friends"`` table.
 * ``tags.dat`` (``tagID tagValue``, latin-1): the ``"tags"`` table. The
   user-tag-artist assignments (``user_taggedartists.dat``) are read into the
-  ``"tag_assignments"`` table when that file is present.
+  ``"tag_assignments"`` table when that file is present, and then become item
+  features too (:func:`artist_tags`): a ``tags`` text column (the artist's most
+  used tags) and ``tag:<name>`` 0/1 columns for the catalogue's most used tags,
+  which the encoders treat like MovieLens genres. Our copy of the data lacks that
+  file (docs/datasets.md), so artists have only ``name`` and ``url`` there.
 
 Id space: users and artists with at least one listening record (1,892 users,
 17,632 artists in the release).
@@ -100,9 +104,55 @@ def load_lastfm(folder: str | Path, *, duplicates: str = "error", name: str = "l
         tables["tag_assignments"], _ = read_table(
             tagged, tcols, sep="\t", header=["userID", "artistID", "tagID", "day", "month", "year"])
         files.append(tagged)
+        if "tags" in tables and inter.item_features is not None:
+            found = artist_tags(tables["tag_assignments"], tables["tags"], inter.item_ids)
+            inter = replace(inter, item_features=pd.concat([inter.item_features, found], axis=1))
     desc = ("HetRec 2011 Last.fm: 92,834 (user, artist) listening counts (values = play counts, no "
             "timestamps) from 1,892 users on 17,632 artists; tables: " + (", ".join(tables) or "none") + ".")
     return Dataset(name, inter, None, source_record(folder, files), desc, tables)
+
+
+def artist_tags(assignments: pd.DataFrame, tags: pd.DataFrame, artist_ids: np.ndarray, *,
+                top_tags: int = 100, per_artist: int = 10) -> pd.DataFrame:
+    """Item features from user-tag-artist assignments, one row per artist of ``artist_ids``.
+
+    Parameters
+    ----------
+    assignments
+        The ``tag_assignments`` table (``user``, ``artist``, ``tag_id``, ...).
+    tags
+        The ``tags`` table (``tag_id``, ``tag``).
+    artist_ids
+        The raw artist ids, in item-index order.
+    top_tags
+        How many of the most assigned tags get a ``tag:<name>`` column.
+    per_artist
+        How many of an artist's most assigned tags its ``tags`` text lists.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``tags`` (the artist's tags, most assigned first, comma-separated; ``""`` without any)
+        and one 0/1 ``tag:<name>`` column per frequent tag (1 when someone gave the artist that
+        tag). Assignments of artists or tag ids outside ``artist_ids`` / ``tags`` are ignored.
+    """
+    names = tags.set_index("tag_id")["tag"]
+    a = assignments[assignments["artist"].isin(artist_ids) & assignments["tag_id"].isin(names.index)]
+    counts = a.groupby(["artist", "tag_id"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["artist", "n", "tag_id"], ascending=[True, False, True])
+    counts["tag"] = names.loc[counts["tag_id"].to_numpy()].to_numpy()
+    text = counts.groupby("artist").head(per_artist).groupby("artist")["tag"].agg(", ".join)
+    out = pd.DataFrame({"tags": text.reindex(artist_ids, fill_value="").to_numpy()})
+    frequent = a["tag_id"].value_counts(sort=False).sort_index(kind="stable").sort_values(
+        ascending=False, kind="stable").index[:top_tags]
+    rows = np.searchsorted(artist_ids, counts["artist"].to_numpy())
+    multi = np.zeros((len(artist_ids), len(frequent)), np.float32)
+    col = pd.Index(frequent).get_indexer(counts["tag_id"])
+    multi[rows[col >= 0], col[col >= 0]] = 1.0
+    labels = [str(names.loc[t]) for t in frequent]
+    twice = {x for x in labels if labels.count(x) > 1}  # one name under two ids: keep both apart
+    cols = pd.DataFrame(multi, columns=[f"tag:{x}#{t}" if x in twice else f"tag:{x}" for x, t in zip(labels, frequent)])
+    return pd.concat([out, cols], axis=1)
 
 
 def friends(ds: Dataset) -> pd.DataFrame:
