@@ -81,10 +81,10 @@ def main() -> None:
             workload("cold users, 3 revealed items (a fifth)", cold.tocsr(), q, b, args.repeats)]
     lines = ["# Fold-in speed (embedding models)", "",
              f"Command: `python benchmarks/foldin_speed.py --out {args.out}`", "",
-             f"Machine: 2 cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, 1 thread; "
-             "shared with other benchmark processes. Seconds per gradient of the BPR fold-in objective "
-             f"(one Adam step; fold-in runs {foldin.FOLD_IN_STEPS}), best of {args.repeats}, on ML-100K "
-             f"({inter.n_items} items, 128 factors).", "",
+             (f"Machine: 2 cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, 1 thread; "
+              "shared with other benchmark processes. Seconds per gradient of the BPR fold-in objective "
+              f"(one Adam step; fold-in runs {foldin.FOLD_IN_STEPS}), best of {args.repeats}, on ML-100K "
+              f"({inter.n_items} items, 128 factors)."), "",
              "| workload | users | revealed entries | single pass s | cache-sized runs s | speed-up | max abs difference |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
