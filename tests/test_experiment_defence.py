@@ -213,3 +213,17 @@ def test_runs_taking_params_from_or_init_are_refit_when_their_source_is(tmp_path
     # only bpr's settings change: the refit that copies them, and the APR that starts from that refit, follow
     later = epochs(run_experiment(cfg(3), tmp_path / "out", show_progress=False, jobs=jobs))
     assert later == {"bpr": (3, None), "bpr@random-a": (3, None), "apr@random-a": (2, 3)}
+
+
+def test_params_from_takes_the_sources_values_and_own_ones_override_them(tmp_path):
+    path = tmp_path / "ratings.csv"
+    make_synthetic().to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+    small = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+    cfg = ExperimentConfig(
+        name="override", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
+        models=[{"name": "bpr", **small}, {"name": "bpr", "label": "bpr-3", "params_from": "bpr", "epochs": 3}])
+    runs = {r["label"]: r["hyperparameters"] for r in run_experiment(cfg, tmp_path / "out", show_progress=False)["runs"]}
+    assert runs["bpr-3"] == {**runs["bpr"], "epochs": 3}
+    with pytest.raises(ValueError, match="drop tune"):
+        ExperimentConfig(name="x", datasets=[str(path)], seeds=[0], split="random:0.8",
+                         models=[{"name": "bpr"}, {"name": "bpr", "label": "b", "params_from": "bpr", "tune": 2}])

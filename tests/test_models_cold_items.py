@@ -135,3 +135,31 @@ def test_data_without_item_content_is_refused_before_the_warm_fit(synthetic, mon
         with pytest.raises(DataError, match="no item features"):
             create(name).fit(bare)
     assert content.item_content(synthetic)[0].shape[0] == synthetic.n_items
+
+
+def test_calibration_fits_generated_scores_to_real_ones_and_keeps_the_cold_order(synthetic, tmp_path):
+    from advrec.models import Recommender
+
+    cold = np.array([0, 5, 9])
+    train = _without_items(synthetic, cold)
+    plain = create("itemgan", **FAST, seed=2).fit(train)
+    cal = create("itemgan", **FAST, seed=2, calibrate=True).fit(train)
+    scale, shift = cal.calibration_.tolist()
+    assert scale > 0 and plain.calibration_.tolist() == [1.0, 0.0]
+    g = torch.Generator().manual_seed(2)  # the calibration's own pairs: training pairs + random warm pairs
+    users = torch.from_numpy(train.users.astype(np.int64))
+    items = torch.from_numpy(train.items.astype(np.int64))
+    users = torch.cat([users, users[torch.randperm(len(users), generator=g)]])
+    items = torch.cat([items, cal._warm_index[torch.randint(len(cal._warm_index), (len(items),), generator=g)]])
+    with torch.no_grad():
+        gen = (cal.user_emb_[users] * cal.g_net(cal.content_[items])).sum(1)
+        real = (cal.user_emb_[users] * cal.item_emb_[items]).sum(1)
+    for a, b in ((1.0, 0.0), (scale * 1.1, shift), (scale, shift + 0.1)):  # the fit beats its neighbours
+        assert float(((scale * gen + shift - real) ** 2).mean()) <= float(((a * gen + b - real) ** 2).mean()) + 1e-9
+    p, c = plain.score(np.arange(20))[:, cold], cal.score(np.arange(20))[:, cold]
+    torch.testing.assert_close(c, scale * p + shift, rtol=1e-4, atol=1e-4)  # the same order of cold items
+    warm = np.setdiff1d(np.arange(train.n_items), cold)
+    torch.testing.assert_close(cal.score(np.arange(20))[:, warm], plain.score(np.arange(20))[:, warm])
+    loaded = Recommender.load(cal.save(tmp_path / "cal"))
+    torch.testing.assert_close(loaded.calibration_, cal.calibration_)
+    torch.testing.assert_close(loaded.score(np.arange(5)), cal.score(np.arange(5)))

@@ -70,7 +70,8 @@ class ModelSpec(BaseModel):
     """A saved model folder that starts this fit (instead of ``init``)."""
     params_from: str | None = None
     """Label of another model of this experiment whose chosen hyper-parameters (same dataset and
-    seed, tuned or not) this model uses, e.g. to refit a victim on poisoned data unchanged."""
+    seed, tuned or not) this model uses, e.g. to refit a victim on poisoned data unchanged; the
+    model's own values override them (``calibrate = true`` over a tuned ``itemgan``)."""
     each_data: list[str] = Field(default_factory=list)
     """Data-stage names or patterns (``"random-*"``, ``"*"``): the experiment expands this entry
     into one model per matching stage (in ``[[data]]`` order), labelled ``<label>@<stage>``, with
@@ -104,9 +105,9 @@ class ModelSpec(BaseModel):
                              "(drop tune, or set its hyper-parameters)")
         if self.init is not None and self.init_path is not None:
             raise ValueError(f"model {self.key!r}: give init (a label) or init_path (a folder), not both")
-        if self.params_from is not None and (self.params or self.tune):
-            raise ValueError(f"model {self.key!r}: params_from takes every hyper-parameter from "
-                             f"{self.params_from!r}; drop the model's own values and tune")
+        if self.params_from is not None and self.tune:
+            raise ValueError(f"model {self.key!r}: params_from takes the hyper-parameters of "
+                             f"{self.params_from!r}; drop tune (own values override single ones)")
         return self
 
 

@@ -86,7 +86,8 @@ def _params(cfg: ExperimentConfig, dataset: str, seed: int, spec: ModelSpec,
     root = run_dir.parents[2]
     if spec.params_from is not None:
         chosen = _record(_finished(root, dataset, spec.params_from, seed, spec, "params_from"))["hyperparameters"]
-        return {k: v for k, v in chosen.items() if k != "seed"}, 0, {"params_from": spec.params_from}
+        own = spec.params  # the model's own values override the source's (e.g. one option switched on)
+        return {**{k: v for k, v in chosen.items() if k != "seed"}, **own}, 0, {"params_from": spec.params_from}
     old = run_dir / "result.json"
     if spec.tune and old.is_file():  # a finished tuning of this run (e.g. only the evaluations changed)
         record = _record(run_dir)

@@ -66,6 +66,11 @@ class ItemGANConfig(GANConfig):
     """Recommender learning rate (GAR: 1e-3)."""
     epochs: int = Field(20, ge=1)
     """Passes over the training interactions."""
+    calibrate: bool = False
+    """After training, fit a scale and a shift of the generated vectors' scores to the real vectors'
+    scores on warm items (least squares over the training pairs and as many random warm pairs), so
+    generated vectors compete with real ones on the warm model's scale (the all-items setting).
+    A positive scale and one shift for every generated item keep each user's order of cold items."""
     diagnostics_every: int = Field(0, ge=0)
     """Not used (no profile diagnostics for item embeddings)."""
 
@@ -123,7 +128,31 @@ class ItemGAN(GANRecommender):
             bias = warm.score_embeddings(torch.zeros((1, u.shape[1])), v)[0].float()
         self.user_emb_ = torch.cat([u, torch.ones((len(u), 1))], dim=1)
         self.item_emb_ = torch.cat([v, bias[:, None]], dim=1)
+        self.calibration_ = torch.tensor([1.0, 0.0])
         super()._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
+        if c.calibrate:
+            self.calibration_ = self._calibration(train)
+
+    def _calibration(self, train: Interactions) -> torch.Tensor:
+        """``(scale, shift)`` minimising ``sum (scale * s_gen + shift - s_real)^2`` over every training
+        pair and as many random (user, warm item) pairs; the scale is kept at least 1e-3."""
+        g = torch.Generator().manual_seed(self.config.seed)
+        users = torch.from_numpy(train.users.astype(np.int64))
+        items = torch.from_numpy(train.items.astype(np.int64))
+        users = torch.cat([users, users[torch.randperm(len(users), generator=g)]])
+        items = torch.cat([items, self._warm_index[torch.randint(len(self._warm_index), (len(items),), generator=g)]])
+        self.g_net.eval()
+        with torch.no_grad():  # in chunks of pairs: memory stays near 65536 x (d + content) floats
+            parts = [((self.user_emb_[u] * self.g_net(self.content_[i])).sum(1),
+                      (self.user_emb_[u] * self.item_emb_[i]).sum(1))
+                     for u, i in zip(users.split(65536), items.split(65536))]
+        gen = torch.cat([p[0] for p in parts]).double()
+        real = torch.cat([p[1] for p in parts]).double()
+        design = torch.stack([gen, torch.ones_like(gen)], dim=1)
+        scale, shift = torch.linalg.lstsq(design, real[:, None]).solution[:, 0].tolist()
+        if scale < 1e-3:  # generated scores carry no usable order: keep it, only shift
+            scale, shift = 1e-3, float((real - 1e-3 * gen).mean())
+        return torch.tensor([scale, shift])
 
     def _networks(self) -> None:
         c = self.config
@@ -178,7 +207,9 @@ class ItemGAN(GANRecommender):
         out = self.item_emb_.clone()
         cold = ~self.warm_items_
         if cold.any():
-            out[cold] = self.g_net(self.content_[cold])
+            gen = self.g_net(self.content_[cold]) * self.calibration_[0]
+            gen[:, -1] += self.calibration_[1]  # the users' constant 1 coordinate: a shift of every score
+            out[cold] = gen
         return out
 
     def _score(self, users: np.ndarray) -> torch.Tensor:
@@ -186,11 +217,12 @@ class ItemGAN(GANRecommender):
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"user_emb": self.user_emb_, "item_emb": self.item_emb_, "content": self.content_,
-                "warm_items": self.warm_items_, **{k: v.detach() for k, v in self.train_tensors().items()}}
+                "warm_items": self.warm_items_, "calibration": self.calibration_, **{k: v.detach() for k, v in self.train_tensors().items()}}
 
     def _set_state(self, state: dict[str, torch.Tensor]) -> None:
         self.user_emb_, self.item_emb_, self.content_ = state["user_emb"], state["item_emb"], state["content"]
         self.warm_items_ = state["warm_items"].to(torch.bool)
+        self.calibration_ = state.get("calibration", torch.tensor([1.0, 0.0])).float()  # none before calibrate
         self._networks()
         self.g_net.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("g.")}, strict=True)
         if self.d_net is not None:
