@@ -10,6 +10,10 @@ data has them (ML-100K), else the model's item embeddings (ml-1m-lgcn: its ids c
 movies.dat). Output: a table per method and dataset (mean over seeds), the ILD each method reaches
 at a relative NDCG@20 cost of 2 % and 5 % (linear interpolation along its curve), and a PNG.
 
+Every measured row is appended to the ledger ``OUT.jsonl`` (commit it beside the page) and a rerun
+skips the rows it holds, so a long benchmark (ml-1m-lgcn with ``--pdgan``) can be finished over
+several sessions; ``--fresh`` measures everything again.
+
 Usage: python benchmarks/diversity_curves.py --data ml-100k --seeds 0 1 2 3 4 --out docs/benchmarks/diversity_ml100k
 """
 
@@ -38,10 +42,39 @@ METHODS = ("mmr", "dpp")
 PDGAN_METHODS = ("pdgan", "pdgan-noadv")
 
 
-def run(data: str, seeds: list[int], model: str, k: int, candidates: int, pdgan: bool = False) -> pd.DataFrame:
-    rows = []
+def _key(row: dict) -> tuple:
+    return (row["seed"], row["method"], float(row["lambda"]))
+
+
+def load_ledger(path: Path | None, model: str, k: int, candidates: int) -> dict[tuple, dict]:
+    """Rows measured before (``OUT.jsonl``) for this model, cutoff and candidate count, by (seed, method, lambda)."""
+    if path is None or not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {_key(r): r for r in rows if (r.get("model"), r.get("k"), r.get("candidates")) == (model, k, candidates)}
+
+
+def run(data: str, seeds: list[int], model: str, k: int, candidates: int, pdgan: bool = False,
+        ledger: Path | None = None) -> pd.DataFrame:
+    """Every (seed, method, lambda) row; rows already in ``ledger`` are reused, new ones appended to it."""
+    done = load_ledger(ledger, model, k, candidates)
+    wanted = [(seed, m, lam) for seed in seeds for m in METHODS for lam in LAMBDAS]
+    if pdgan:
+        wanted += [(seed, m, lam) for seed in seeds for m in PDGAN_METHODS for lam in (1.0, *PDGAN_LAMBDAS)]
+    rows: list[dict] = [done[w] for w in wanted if w in done]
+
+    def keep(row: dict) -> None:
+        row = {**row, "model": model, "k": k, "candidates": candidates}
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+        if ledger is not None:
+            with ledger.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
     ds = load_cached(data)
     for seed in seeds:
+        if all(w in done for w in wanted if w[0] == seed):
+            continue
         split = resolve_split(ds, None, seed, need_valid=False)
         train = split.train_full()
         rec = create(model, **{**default_params(model, ds.name), "seed": seed}).fit(train)
@@ -50,25 +83,30 @@ def run(data: str, seeds: list[int], model: str, k: int, candidates: int, pdgan:
         vectors, similarity = (genres, "genres") if genres is not None else (embeddings, "embeddings")
         for method in METHODS:
             for lam in LAMBDAS:
+                if (seed, method, lam) in done:
+                    continue
                 t0 = time.perf_counter()
                 got = evaluate_reranked(rec, train, split.test, method=method, lam=lam, vectors=vectors, k=k,
                                         candidates=candidates, embeddings=embeddings)
-                rows.append({"seed": seed, "method": method, "lambda": lam, "similarity": similarity,
-                             "seconds": time.perf_counter() - t0, **got["metrics"]})
-                print(json.dumps(rows[-1]), file=sys.stderr)
+                keep({"seed": seed, "method": method, "lambda": lam, "similarity": similarity,
+                      "seconds": time.perf_counter() - t0, **got["metrics"]})
         for method in PDGAN_METHODS if pdgan else ():
             base = next(r for r in rows if r["seed"] == seed and r["method"] == "dpp" and r["lambda"] == 1.0)
-            rows.append({**base, "method": method})  # lambda 1: the model's own ranking, as for the re-rankers
+            if (seed, method, 1.0) not in done:
+                keep({**base, "method": method})  # lambda 1: the model's own ranking, as for the re-rankers
             for lam in PDGAN_LAMBDAS:
+                if (seed, method, lam) in done:
+                    continue
                 t0 = time.perf_counter()
                 gan = create("pdgan", seed=seed, lam=lam, adversarial=method == "pdgan",
                              warm_params=default_params(model, ds.name)).fit(train)
                 got = evaluate_reranked(gan, train, split.test, method="dpp", lam=1.0, vectors=vectors, k=k,
                                         candidates=candidates, embeddings=embeddings)
-                rows.append({"seed": seed, "method": method, "lambda": lam, "similarity": similarity,
-                             "seconds": time.perf_counter() - t0, **got["metrics"]})
-                print(json.dumps(rows[-1]), file=sys.stderr)
-    return pd.DataFrame(rows)
+                keep({"seed": seed, "method": method, "lambda": lam, "similarity": similarity,
+                      "seconds": time.perf_counter() - t0, **got["metrics"]})
+    order = {w: j for j, w in enumerate(wanted)}
+    return pd.DataFrame(sorted(rows, key=lambda r: order[_key(r)])).drop(columns=["model", "k", "candidates"],
+                                                                         errors="ignore")
 
 
 def at_cost(curve: pd.DataFrame, k: int, cost: float) -> float:
@@ -138,12 +176,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pdgan", action="store_true", help="also fit the PD-GAN-style model and its ablation per lambda")
     p.add_argument("--out", required=True, help="path without suffix: writes OUT.md, OUT.png and OUT.csv")
     p.add_argument("--render", action="store_true", help="only re-render OUT.md and OUT.png from OUT.csv")
+    p.add_argument("--fresh", action="store_true", help="measure every row again (ignore the ledger OUT.jsonl)")
     args = p.parse_args(argv)
     out = Path(args.out)
     if args.render:
         frame = pd.read_csv(out.with_suffix(".csv"))
     else:
-        frame = run(args.data, args.seeds, args.model, args.k, args.candidates, args.pdgan)
+        ledger = out.with_suffix(".jsonl")
+        if args.fresh:
+            ledger.unlink(missing_ok=True)
+        frame = run(args.data, args.seeds, args.model, args.k, args.candidates, args.pdgan, ledger)
         frame.to_csv(out.with_suffix(".csv"), index=False)
     plot(frame, args.k, out.with_suffix(".png"), f"{args.model} on {args.data}: diversity trade-off")
     out.with_suffix(".md").write_text(report(frame, args.data, args.k, argv, out), encoding="utf-8")
