@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from advrec.eval.stats import format_mean_std
 from advrec.experiments.config import load_experiment
@@ -29,8 +31,9 @@ def report(toml: Path) -> str:
     cfg = load_experiment(toml)
     out = [f"# Membership inference: {cfg.name}", "",
            (f"Command: `advrec run {toml} --jobs 1`, then "
-           f"`python {shlex.join(sys.argv)}`."), "", cfg.notes.strip(), ""]
+           f"`python {shlex.join(sys.argv)}`."), "", "MACHINE", "", cfg.notes.strip(), ""]
     missing = []
+    seconds = 0.0
     for data in cfg.datasets:
         out += [f"## {data}", "", ("| model | seeds | NDCG@20 | membership AUC | 95 % CI (mean) | attack (best) | "
                 "threshold AUC | shadow AUC | gender AUC (own representation) |"), "|---|---|---|---|---|---|---|---|---|"]
@@ -43,6 +46,7 @@ def report(toml: Path) -> str:
                     continue
                 r = json.loads(f.read_text())
                 priv = r["evaluations"]["privacy"]
+                seconds += float(r.get("fit_seconds", 0.0)) + float(priv.get("seconds", 0.0))
                 rows.append((r["metrics"]["ndcg@20"], priv["membership"], priv.get("gender", {})))
             if not rows:
                 continue
@@ -57,6 +61,9 @@ def report(toml: Path) -> str:
         out.append("")
     if missing:
         out += ["Missing runs (not finished): " + "; ".join(missing) + ".", ""]
+    out[out.index("MACHINE")] = (f"Machine: 2 cores ({platform.processor() or platform.machine()}), torch "
+                                 f"{torch.__version__}, one thread per run, shared with other benchmark jobs. Fits "
+                                 f"and privacy audits of the runs listed: {seconds / 60:.0f} minutes in all.")
     return "\n".join(out)
 
 
