@@ -172,15 +172,24 @@ def test_the_defence_benchmarks_pair_every_attack_with_each_defence(name):
     assert json.dumps(cfg.model_dump(mode="json"))  # serialisable for the worker pool
 
 
-def test_each_placeholder_in_init_warm_starts_from_the_fit_on_the_same_poisoned_data(tmp_path):
+#: a BPR-MF / APR small enough to fit in a test
+SMALL = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+
+
+def _ratings_csv(tmp_path):
+    """The synthetic data as a ratings file (experiments read data by path)."""
     path = tmp_path / "ratings.csv"
     make_synthetic().to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
-    small = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+    return path
+
+
+def test_each_placeholder_in_init_warm_starts_from_the_fit_on_the_same_poisoned_data(tmp_path):
+    path = _ratings_csv(tmp_path)
     cfg = ExperimentConfig(
         name="warm", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
         data=[{"name": "random-a", "kind": "inject-random", "fraction": 0.1, **ATTACK}],
-        models=[{"name": "bpr", **small}, {"name": "bpr", "each_data": ["*"], **small},
-                {"name": "apr", "each_data": ["*"], "init": "bpr@{each}", **small}])
+        models=[{"name": "bpr", **SMALL}, {"name": "bpr", "each_data": ["*"], **SMALL},
+                {"name": "apr", "each_data": ["*"], "init": "bpr@{each}", **SMALL}])
     by_key = {m.key: m for m in cfg.models}
     assert by_key["apr@random-a"].init == "bpr@random-a" and by_key["apr@random-a"].data == ["random-a"]
     runs = {r["label"]: r for r in run_experiment(cfg, tmp_path / "out", show_progress=False)["runs"]}
@@ -192,17 +201,15 @@ def test_each_placeholder_in_init_warm_starts_from_the_fit_on_the_same_poisoned_
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_runs_taking_params_from_or_init_are_refit_when_their_source_is(tmp_path, jobs):
-    path = tmp_path / "ratings.csv"
-    make_synthetic().to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
-    small = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+    path = _ratings_csv(tmp_path)
 
     def cfg(bpr_epochs: int) -> ExperimentConfig:
         return ExperimentConfig(
             name="stale", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
             data=[{"name": "random-a", "kind": "inject-random", "fraction": 0.1, **ATTACK}],
-            models=[{"name": "bpr", **small, "epochs": bpr_epochs},
+            models=[{"name": "bpr", **SMALL, "epochs": bpr_epochs},
                     {"name": "bpr", "each_data": ["*"], "params_from": "bpr"},
-                    {"name": "apr", "each_data": ["*"], "init": "bpr@{each}", **small}])
+                    {"name": "apr", "each_data": ["*"], "init": "bpr@{each}", **SMALL}])
 
     def epochs(out) -> dict[str, tuple[int, int | None]]:
         return {r["label"]: (r["hyperparameters"]["epochs"], r["init"]["config"]["epochs"] if r.get("init") else None)
@@ -216,12 +223,10 @@ def test_runs_taking_params_from_or_init_are_refit_when_their_source_is(tmp_path
 
 
 def test_params_from_takes_the_sources_values_and_own_ones_override_them(tmp_path):
-    path = tmp_path / "ratings.csv"
-    make_synthetic().to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
-    small = {"factors": 4, "epochs": 2, "optimizer": "sgd", "batch_size": 1}
+    path = _ratings_csv(tmp_path)
     cfg = ExperimentConfig(
         name="override", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
-        models=[{"name": "bpr", **small}, {"name": "bpr", "label": "bpr-3", "params_from": "bpr", "epochs": 3}])
+        models=[{"name": "bpr", **SMALL}, {"name": "bpr", "label": "bpr-3", "params_from": "bpr", "epochs": 3}])
     runs = {r["label"]: r["hyperparameters"] for r in run_experiment(cfg, tmp_path / "out", show_progress=False)["runs"]}
     assert runs["bpr-3"] == {**runs["bpr"], "epochs": 3}
     with pytest.raises(ValueError, match="drop tune"):
