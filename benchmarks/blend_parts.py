@@ -59,9 +59,9 @@ def main() -> None:
     root, k = Path(cfg.output), cfg.ks[0]
     lines = [f"# {cfg.name}: the generators of the blend models alone", "",
              f"Command: `python benchmarks/blend_parts.py {args.experiment} --out {args.out}`. Machine: {machine()}.",
-             f"Each blend run's saved model scored with w = 0 (the generator alone) on the same test data; "
-             f"in brackets the difference in ndcg@{k} to `{cfg.baseline}` and the paired tests on per-user "
-             "values averaged over seeds (t: t-test, W: Wilcoxon; * p<0.05, ** p<0.01).", ""]
+             (f"Each blend run's saved model scored with w = 0 (the generator alone) on the same test data; "
+              f"in brackets the difference in ndcg@{k} to `{cfg.baseline}` and the paired tests on per-user "
+              "values averaged over seeds (t: t-test, W: Wilcoxon; * p<0.05, ** p<0.01)."), ""]
     for dataset in cfg.datasets:
         base = baseline_users(root, dataset, cfg.baseline, cfg.seeds, k) if cfg.baseline else None
         cols = [f"{m}@{k}" for m in TABLE_METRICS]

@@ -73,8 +73,8 @@ def main() -> None:
 def render() -> None:
     """Write the table from every row of the log."""
     lines = ["# CFGAN: the sampled game against the dense game (ML-100K, validation)", "",
-             "Command: `python benchmarks/cfgan_sampled.py --threads 1 [--pools M ...] [--set k=v ...]`. "
-             f"Machine: {machine()}.",
+             ("Command: `python benchmarks/cfgan_sampled.py --threads 1 [--pools M ...] [--set k=v ...]`. "
+              f"Machine: {machine()}."),
              "User mode, batches 256 / 256, lr 1e-3 / 1e-3, other settings the original code's unless listed; fit",
              "on the training part of `ml-100k-cfgan`'s validation split (seed 0), validation NDCG@20 every 10",
              "rounds for 150 rounds. `negatives` is the pool of columns drawn per mini-batch (1,682 columns in",

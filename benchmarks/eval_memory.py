@@ -70,8 +70,8 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/eval_memory.py --data {args.data}`  ",
         f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f}.  ",
-        f"Data: {train.n_users:,} users x {train.n_items:,} items; {len(train):,} train (train+valid) "
-        f"and {len(test):,} test pairs. Model: PureSVD, 64 factors (fit {fit_s:.1f} s).  ",
+        (f"Data: {train.n_users:,} users x {train.n_items:,} items; {len(train):,} train (train+valid) "
+         f"and {len(test):,} test pairs. Model: PureSVD, 64 factors (fit {fit_s:.1f} s).  "),
         f"A dense users x items float32 score matrix would take {dense_gb:.1f} GB.",
         "",
         "| chunk budget (MB) | users evaluated | seconds | peak RSS added by evaluation (MB) | process peak RSS (MB) | NDCG@20 |",

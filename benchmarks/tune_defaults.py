@@ -115,10 +115,10 @@ def write_doc() -> None:
     lines = [
         "# Per-dataset defaults, chosen on validation data",
         "",
-        "Command: `python benchmarks/tune_defaults.py --data DATASET --models MODEL ... --trials N` "
-        "(Optuna TPE, seed 0). Each trial fits on the training part and is scored by NDCG@20 on the "
-        "validation part (full ranking, training items excluded). Test data is never read. "
-        "Iterative models stop early on validation NDCG@20 and their best epoch becomes `epochs`.",
+        ("Command: `python benchmarks/tune_defaults.py --data DATASET --models MODEL ... --trials N` "
+         "(Optuna TPE, seed 0). Each trial fits on the training part and is scored by NDCG@20 on the "
+         "validation part (full ranking, training items excluded). Test data is never read. "
+         "Iterative models stop early on validation NDCG@20 and their best epoch becomes `epochs`."),
         "Machine: 2 cores, CPU only.",
         "",
         "| dataset | model | trials | best valid NDCG@20 | parameters | search s |",

@@ -39,7 +39,7 @@ def test_ml100k(real):
     info = dataset_info(ds)
     assert info["values"]["histogram"] == {1.0: 6110, 2.0: 11370, 3.0: 27145, 4.0: 34174, 5.0: 21201}
     assert inter.item_features.loc[542, "title"] == "Misérables, Les (1995)"  # item 543, latin-1
-    xu, nu = encode_user_features(ds)
+    xu, _ = encode_user_features(ds)
     xi, ni = encode_item_features(ds)
     assert xu.shape == (943, 7 + 2 + 21) and xi.shape == (1682, 19 + 2)
     assert np.isfinite(xi).all() and xi[:, ni.index("year")].min() == 0.0

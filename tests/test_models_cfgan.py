@@ -15,8 +15,8 @@ from advrec.models import Recommender, create
 from advrec.models.cfgan import CFGANConfig
 from advrec.models.cfgan.masks import draw_row_seeds, sample_unobserved, splitmix64
 
-FAST = dict(epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16)
-LEARN = dict(epochs=20, lr=0.01, lr_d=0.01, g_hidden=[32], d_hidden=[16])
+FAST = {"epochs": 3, "g_hidden": [16], "d_hidden": [8], "batch_size": 16, "batch_size_d": 16}
+LEARN = {"epochs": 20, "lr": 0.01, "lr_d": 0.01, "g_hidden": [32], "d_hidden": [16]}
 
 
 def random_split(data, frac=0.2, seed=1):
@@ -33,12 +33,12 @@ def hit_rate(model, test, k=5):
 
 # ---------------------------------------------------------------- contract
 @pytest.mark.parametrize("extra", [
-    dict(mode="item"),
-    dict(mode="user"),
-    dict(mode="item", adversarial=False),
-    dict(mode="user", scheme="ZR"),
-    dict(mode="item", scheme="PM", gan_loss="wgan-gp", d_steps=1),
-    dict(mode="user", gan_loss="minimax", schedule="interleaved", clip_norm_g=1.0, clip_norm_d=1.0),
+    {"mode": "item"},
+    {"mode": "user"},
+    {"mode": "item", "adversarial": False},
+    {"mode": "user", "scheme": "ZR"},
+    {"mode": "item", "scheme": "PM", "gan_loss": "wgan-gp", "d_steps": 1},
+    {"mode": "user", "gan_loss": "minimax", "schedule": "interleaved", "clip_norm_g": 1.0, "clip_norm_d": 1.0},
 ])
 def test_contract(extra, synthetic, tmp_path):
     model = check_contract("cfgan", synthetic, tmp_path, **FAST, **extra)
@@ -54,7 +54,7 @@ def test_defaults_are_the_original_ml100k_values():
 
 
 def test_config_errors():
-    for bad in (dict(g_hidden=[]), dict(scheme="ZX"), dict(zr_ratio=1.5), dict(mode="both"), dict(zr=0.5)):
+    for bad in ({"g_hidden": []}, {"scheme": "ZX"}, {"zr_ratio": 1.5}, {"mode": "both"}, {"zr": 0.5}):
         with pytest.raises(ConfigError):
             create("cfgan", **bad)
 
@@ -174,7 +174,7 @@ def test_item_mode_scores_are_generator_columns():
 
 
 # ---------------------------------------------------------------- learning
-@pytest.mark.parametrize("extra", [dict(mode="item"), dict(mode="user"), dict(mode="item", adversarial=False)])
+@pytest.mark.parametrize("extra", [{"mode": "item"}, {"mode": "user"}, {"mode": "item", "adversarial": False}])
 def test_beats_mostpop(extra):
     train, test = random_split(make_synthetic(n_users=200, n_items=50, seed=3))
     pop = hit_rate(create("pop").fit(train), test)

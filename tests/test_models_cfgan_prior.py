@@ -36,8 +36,8 @@ def test_lazy_and_dense_priors_give_the_same_scores(synthetic, monkeypatch):
     torch.testing.assert_close(dense.user_rows(users), ease, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("extra", [dict(prior_topk=5), dict(prior_precision="float32"),
-                                   dict(prior_topk=5, negatives=8, mode="user")])
+@pytest.mark.parametrize("extra", [{"prior_topk": 5}, {"prior_precision": "float32"},
+                                   {"prior_topk": 5, "negatives": 8, "mode": "user"}])
 def test_sparse_and_single_precision_priors_save_and_load(extra, synthetic, tmp_path):
     model = check_contract("cfgan", synthetic, tmp_path, **FAST, prior="ease", prior_l2=20.0, **extra)
     users = np.arange(synthetic.n_users)

@@ -75,9 +75,9 @@ def test_negatives_are_unobserved_pool_columns_and_zr_is_reweighted():
 
 
 @pytest.mark.parametrize("extra", [
-    dict(mode="user"), dict(mode="item"), dict(mode="user", adversarial=False),
-    dict(mode="user", scheme="PM"), dict(mode="item", precision="bf16"),
-    dict(mode="user", prior="ease", prior_l2=50.0),
+    {"mode": "user"}, {"mode": "item"}, {"mode": "user", "adversarial": False},
+    {"mode": "user", "scheme": "PM"}, {"mode": "item", "precision": "bf16"},
+    {"mode": "user", "prior": "ease", "prior_l2": 50.0},
 ])
 def test_contract(extra, synthetic, tmp_path):
     model = check_contract("cfgan", synthetic, tmp_path, **FAST, negatives=8, **extra)
@@ -94,9 +94,9 @@ def test_sampled_game_refuses_what_it_cannot_do():
 
 
 @pytest.mark.parametrize("extra", [
-    dict(mode="user"), dict(mode="item"), dict(mode="user", adversarial=False),
+    {"mode": "user"}, {"mode": "item"}, {"mode": "user", "adversarial": False},
     # item-mode reconstruction with lazy updates learns slower: below MostPop after 20 rounds, above after 60
-    dict(mode="item", adversarial=False, epochs=60),
+    {"mode": "item", "adversarial": False, "epochs": 60},
 ])
 def test_sampled_game_beats_mostpop(extra):
     train, test = random_split(make_synthetic(n_users=200, n_items=50, seed=3))

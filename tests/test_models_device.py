@@ -13,11 +13,11 @@ from advrec.models import Recommender, create
 from advrec.models.torch_base import resolve_device
 
 GPU_MODELS = {
-    "lightgcn": dict(epochs=5, batch_size=64, lr=0.01),
-    "multvae": dict(epochs=5, batch_size=16, dims=[32, 8], lr=0.01),
-    "cfgan": dict(epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16, lr=0.01),
-    "cfgan-user-prior": dict(epochs=3, g_hidden=[16], d_hidden=[8], batch_size=16, batch_size_d=16, mode="user",
-                             prior="ease", prior_l2=50.0, gan_loss="wgan-gp"),
+    "lightgcn": {"epochs": 5, "batch_size": 64, "lr": 0.01},
+    "multvae": {"epochs": 5, "batch_size": 16, "dims": [32, 8], "lr": 0.01},
+    "cfgan": {"epochs": 3, "g_hidden": [16], "d_hidden": [8], "batch_size": 16, "batch_size_d": 16, "lr": 0.01},
+    "cfgan-user-prior": {"epochs": 3, "g_hidden": [16], "d_hidden": [8], "batch_size": 16, "batch_size_d": 16, "mode": "user",
+                             "prior": "ease", "prior_l2": 50.0, "gan_loss": "wgan-gp"},
 }
 
 

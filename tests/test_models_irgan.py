@@ -12,11 +12,11 @@ from advrec.experiments.pipeline import train_and_evaluate
 from advrec.models import create
 from advrec.models.irgan import IRGAN
 
-FAST = dict(epochs=4, pretrain_epochs=2, factors=8, batch_size=16, batch_size_d=64)
+FAST = {"epochs": 4, "pretrain_epochs": 2, "factors": 8, "batch_size": 16, "batch_size_d": 64}
 
 
-@pytest.mark.parametrize("extra", [{}, dict(adversarial=False), dict(score_with="d"),
-                                   dict(gan_loss="minimax", d_steps=2, g_steps=2)])
+@pytest.mark.parametrize("extra", [{}, {"adversarial": False}, {"score_with": "d"},
+                                   {"gan_loss": "minimax", "d_steps": 2, "g_steps": 2}])
 def test_contract(extra, synthetic, tmp_path):
     model = check_contract("irgan", synthetic, tmp_path, **FAST, **extra)
     phases = [h["adversarial"] for h in model.history]

@@ -18,14 +18,14 @@ from advrec.models.lightgcn import SymmetricOperator, normalized_adjacency, prop
 from advrec.models.sampling import NegativeSampler
 
 FAST = {
-    "bpr": dict(epochs=4, batch_size=64),
-    "lightgcn": dict(epochs=4, batch_size=64),
-    "multvae": dict(epochs=4, batch_size=16, dims=[32, 8]),
+    "bpr": {"epochs": 4, "batch_size": 64},
+    "lightgcn": {"epochs": 4, "batch_size": 64},
+    "multvae": {"epochs": 4, "batch_size": 16, "dims": [32, 8]},
 }
 LEARN = {
-    "bpr": dict(epochs=20, batch_size=64, lr=0.01),
-    "lightgcn": dict(epochs=20, batch_size=64, lr=0.01),
-    "multvae": dict(epochs=20, batch_size=32, dims=[32, 8], lr=0.01, total_anneal_steps=100),
+    "bpr": {"epochs": 20, "batch_size": 64, "lr": 0.01},
+    "lightgcn": {"epochs": 20, "batch_size": 64, "lr": 0.01},
+    "multvae": {"epochs": 20, "batch_size": 32, "dims": [32, 8], "lr": 0.01, "total_anneal_steps": 100},
 }
 
 
@@ -48,7 +48,7 @@ def test_contract(name, synthetic, tmp_path):
     assert len(model.history) == FAST[name]["epochs"]
 
 
-@pytest.mark.parametrize("params", [dict(use_bias=False), dict(optimizer="sgd", lr=0.5)])
+@pytest.mark.parametrize("params", [{"use_bias": False}, {"optimizer": "sgd", "lr": 0.5}])
 def test_bpr_variants_contract(params, synthetic, tmp_path):
     check_contract("bpr", synthetic, tmp_path, **FAST["bpr"], **params)
 

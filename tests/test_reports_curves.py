@@ -10,7 +10,7 @@ from advrec.errors import ModelFileError
 from advrec.models import create
 from advrec.reports.curves import diagnostics_table, load_histories, plot_curves
 
-FAST = dict(epochs=4, pretrain_epochs=2, factors=8, batch_size=16, batch_size_d=64)
+FAST = {"epochs": 4, "pretrain_epochs": 2, "factors": 8, "batch_size": 16, "batch_size_d": 64}
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def _parquet_columns(path: Path) -> list[str]:
 
     try:
         return list(pq.read_schema(path).names)
-    except Exception as exc:  # pyarrow raises several types for bad files
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
         raise DataError(f"{path.name}: not a readable Parquet file ({exc})") from None
 
 

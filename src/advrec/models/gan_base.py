@@ -9,7 +9,7 @@ every GAN model seeding, early stopping, checkpoints and progress for free.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -17,6 +17,7 @@ from torch import nn
 
 from advrec.gan.losses import GANLoss, LossName
 from advrec.gan.trainer import DOut, GOut, MinMaxSettings, minmax_epoch
+from advrec.models.config import Renamed
 from advrec.models.torch_base import TorchConfig, TorchRecommender, make_optimizer
 
 
@@ -33,7 +34,7 @@ class GANConfig(TorchConfig):
     """Learning rate of the discriminator."""
     batch_size_d: int = Field(64, ge=1)
     """Rows per discriminator mini-batch."""
-    renamed = {"reg_g": "l2", "reg_d": "l2_d"}
+    renamed: ClassVar[Renamed] = {"reg_g": "l2", "reg_d": "l2_d"}
 
     l2: float = Field(0.0, ge=0)
     """L2 coefficient of the generator's weights."""

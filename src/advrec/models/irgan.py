@@ -18,6 +18,7 @@ from advrec.data.interactions import Interactions
 from advrec.errors import DataError
 from advrec.gan.diagnostics import profile_diagnostics, sample_rows
 from advrec.gan.trainer import DOut, GOut
+from advrec.models.config import Renamed
 from advrec.models.foldin import fold_in_scores
 from advrec.models.gan_base import GANConfig, GANRecommender
 from advrec.models.sampling import NegativeSampler
@@ -38,7 +39,7 @@ class IRGANConfig(GANConfig):
     training data only).
     """
 
-    renamed = {"reg_g": "l2", "reg_d": "l2_d", "init_scale": ("init_std", lambda a: a / math.sqrt(3.0))}
+    renamed: ClassVar[Renamed] = {"reg_g": "l2", "reg_d": "l2_d", "init_scale": ("init_std", lambda a: a / math.sqrt(3.0))}
 
     factors: int = Field(5, ge=1)
     """Embedding size of both networks. Code: EMB_DIM = 5."""

@@ -8,6 +8,7 @@ dense condition, as the dense networks do; the generator's ``forward_rows`` a sp
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -36,7 +37,7 @@ def _trunk(hidden: list[int], activation: str, out: int | None) -> nn.Sequential
     act = ACTIVATIONS[activation]
     layers: list[nn.Module] = [act()]
     sizes = [*hidden, out] if out is not None else hidden
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for k, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(glorot_linear(a, b))
         if out is None or k < len(sizes) - 2:
             layers.append(act())
