@@ -3,7 +3,7 @@
 For each seed the dataset's default split is made and BPR-MF is fit with its per-dataset defaults
 (chosen on validation); every test user's top 20 is then re-ranked from the 100 best-scored items
 for each lambda of the grid (1 = the model's own ranking). With ``--pdgan``, the adversarial model
-(``pdgan``, started from the same BPR-MF settings) is fit at each lambda of the grid below 1 (its
+(``pdgan``, started from the seed's fitted BPR-MF: ``init``) is fit at each lambda of the grid below 1 (its
 kernel's trade-off) and its own lists are measured the same way, beside its ablation
 (``adversarial=false``: DPP over continued BPR training). Similarity: the items' genres where the
 data has them (ML-100K), else the model's item embeddings (ml-1m-lgcn: its ids cannot be tied to
@@ -98,8 +98,8 @@ def run(data: str, seeds: list[int], model: str, k: int, candidates: int, pdgan:
                 if (seed, method, lam) in done:
                     continue
                 t0 = time.perf_counter()
-                gan = create("pdgan", seed=seed, lam=lam, adversarial=method == "pdgan",
-                             warm_params=default_params(model, ds.name)).fit(train)
+                gan = create("pdgan", seed=seed, lam=lam, adversarial=method == "pdgan", warm=model,
+                             warm_params=default_params(model, ds.name)).fit(train, init=rec)
                 got = evaluate_reranked(gan, train, split.test, method="dpp", lam=1.0, vectors=vectors, k=k,
                                         candidates=candidates, embeddings=embeddings)
                 keep({"seed": seed, "method": method, "lambda": lam, "similarity": similarity,

@@ -13,6 +13,7 @@ from conftest import make_synthetic
 from advrec.cli import main
 from advrec.diversity import RerankedView, evaluate_reranked, intra_list_distance, rerank
 from advrec.diversity.rerank import _candidates, dpp
+from advrec.errors import ConfigError, DataError
 from advrec.eval import Evaluator
 from advrec.models import create
 
@@ -153,3 +154,27 @@ def test_pdgan_recommends_the_dpp_of_its_relevance(synthetic):
     expected = rerank(rel, model.similar_, 5, method="dpp", lam=model.config.lam, candidates=15)
     got = torch.topk(model.score(users).masked_fill(model.seen_mask(users), float("-inf")), 5).indices
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_pdgan_started_from_its_fitted_warm_model_equals_a_fresh_fit(synthetic, adversarial):
+    params = {**PDGAN, "adversarial": adversarial}
+    fresh = create("pdgan", **params).fit(synthetic)
+    warm = create("bpr", **PDGAN["warm_params"]).fit(synthetic)
+    before = warm.embeddings()[1].clone()
+    reused = create("pdgan", **params).fit(synthetic, init=warm)
+    torch.testing.assert_close(warm.embeddings()[1], before)  # the warm model is used, not trained further
+    users = np.arange(synthetic.n_users)
+    torch.testing.assert_close(reused.score(users), fresh.score(users), rtol=0, atol=0)
+
+
+def test_pdgan_continues_from_a_fitted_pdgan_and_rejects_a_mismatched_init(synthetic, tmp_path):
+    first = create("pdgan", **PDGAN).fit(synthetic)
+    again = create("pdgan", **PDGAN).fit(synthetic, init=first)
+    assert not torch.equal(again.g_net.item, first.g_net.item)  # two more epochs of the game
+    torch.testing.assert_close(again.similar_, first.similar_)
+    with pytest.raises(ConfigError, match="warm = 'bpr'"):
+        create("pdgan", **PDGAN).fit(synthetic, init=create("lightgcn", factors=8, epochs=1).fit(synthetic))
+    small = make_synthetic(n_users=synthetic.n_users - 5, n_items=synthetic.n_items, seed=1)
+    with pytest.raises(DataError, match="must have been fit on this data"):
+        create("pdgan", **PDGAN).fit(synthetic, init=create("bpr", **PDGAN["warm_params"]).fit(small))

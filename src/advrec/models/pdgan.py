@@ -20,7 +20,7 @@ of a BPR-MF.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ from pydantic import Field
 from advrec.data.features import genre_matrix
 from advrec.data.interactions import Interactions
 from advrec.diversity.rerank import lift, rerank
+from advrec.errors import ConfigError, DataError
 from advrec.gan.trainer import DOut, GOut
+from advrec.models.base import Recommender
 from advrec.models.content import warm_embeddings
 from advrec.models.gan_base import GANConfig, GANRecommender
 from advrec.train.callbacks import Callback
@@ -82,7 +84,9 @@ class PDGAN(GANRecommender):
 
     name = "pdgan"
     config_class = PDGANConfig
-    capabilities = frozenset({"side_features"})
+    capabilities = frozenset({"side_features", "warm_start"})
+    #: the warm model given as ``init`` (it must be ``warm``) is used as fitted, not trained further
+    warm_start_from: ClassVar[tuple[str, ...]] = ("bpr", "lightgcn")
     config: PDGANConfig
 
     @classmethod
@@ -92,16 +96,41 @@ class PDGAN(GANRecommender):
 
     def _fit(self, train: Interactions, valid: Interactions | None, *, show_progress: bool,
              callbacks: Sequence[Callback]) -> None:
-        c = self.config
-        u, v, warm = warm_embeddings(c.warm, c.warm_params, c.seed, train, show_progress)
-        with torch.no_grad():
-            bias = warm.score_embeddings(torch.zeros((1, u.shape[1])), v)[0].float()
-        self._warm_state = (u, v, bias)
-        genres = genre_matrix(train)
-        self.similar_ = torch.nn.functional.normalize(torch.as_tensor(genres if genres is not None else v.numpy(),
-                                                                      dtype=torch.float32), dim=1)
+        *self._warm_state, self.similar_ = self._start(train, show_progress)
         super()._fit(train, valid, show_progress=show_progress, callbacks=callbacks)
         del self._warm_state
+
+    def _start(self, train: Interactions, show_progress: bool) -> tuple[torch.Tensor, ...]:
+        """User vectors, item vectors, item biases and item similarity the game starts from.
+
+        They come from ``init`` when the fit has one (a fitted pdgan: its generator; the fitted warm
+        model: its vectors as they are, ``warm_params`` unused), else from a fresh warm fit.
+        """
+        c, init = self.config, self._init
+        if init is not None and (init.n_users, init.n_items) != (train.n_users, train.n_items):
+            raise DataError(f"pdgan: the init model has {init.n_users} users / {init.n_items} items; it must have "
+                            f"been fit on this data ({train.n_users} / {train.n_items})")
+        if isinstance(init, PDGAN):
+            net = init.g_net
+            return net.user.detach(), net.item.detach(), net.bias.detach(), init.similar_
+        if init is not None:
+            if init.name != c.warm:
+                raise ConfigError(f"pdgan: the init model is a {init.name!r} model but warm = {c.warm!r}")
+            warm = init
+            u, v = (t.float() for t in init.embeddings())
+        else:
+            u, v, warm = warm_embeddings(c.warm, c.warm_params, c.seed, train, show_progress)
+        with torch.no_grad():
+            bias = warm.score_embeddings(torch.zeros((1, u.shape[1])), v)[0].float()
+        genres = genre_matrix(train)
+        similar = torch.nn.functional.normalize(torch.as_tensor(genres if genres is not None else v.numpy(),
+                                                                dtype=torch.float32), dim=1)
+        return u, v, bias, similar
+
+    def _warm_start(self, init: Recommender) -> None:
+        """A pdgan init also hands over its discriminator (the generator came with ``_start``)."""
+        if isinstance(init, PDGAN) and init.d_net is not None and self.d_net is not None:
+            self.d_net.load_state_dict(init.d_net.state_dict())
 
     def _networks(self, u: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> None:
         self.g_net = _MF(u, v, bias)
