@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from advrec.data.splits import make_split
@@ -60,10 +62,30 @@ def test_tuning_trials_resume(synthetic, tmp_path, resumed):
     split = make_split(synthetic, "random:0.7", seed=0)
     base = {**BPR, "epochs": 4}
     first = tune("bpr", split, 2, seed=0, base_params=base, checkpoints=tmp_path / "ck", checkpoint_every=2)
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["trial0", "trial1"]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir() if p.is_dir()) == ["trial0", "trial1"]
+    for record in (tmp_path / "ck").glob("trial*.json"):  # interrupted before the trials' records were written
+        record.unlink()
     again = tune("bpr", split, 2, seed=0, base_params=base, checkpoints=tmp_path / "ck", checkpoint_every=2)
-    assert resumed == [0, 0, 4, 4]  # the rerun found both trials finished
+    assert resumed == [0, 0, 4, 4]  # the rerun found both fits finished in their checkpoints
     assert again == first
+
+
+def test_finished_trials_are_taken_from_their_records_without_a_fit(synthetic, tmp_path, resumed):
+    import shutil
+
+    split = make_split(synthetic, "random:0.7", seed=0)
+    base = {**BPR, "epochs": 4}
+    first = tune("bpr", split, 2, seed=0, base_params=base, checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert sorted(p.name for p in (tmp_path / "ck").glob("trial*.json")) == ["trial0.json", "trial1.json"]
+    for folder in ("trial0", "trial1"):  # weights gone (as after --pack / --unpack): the records remain
+        shutil.rmtree(tmp_path / "ck" / folder)
+    again = tune("bpr", split, 2, seed=0, base_params=base, checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert resumed == [0, 0]  # only the first search fit anything
+    assert again == first
+    # a record of other settings (here: another epoch budget) does not stand for this search's trial
+    tune("bpr", split, 1, seed=0, base_params={**BPR, "epochs": 2}, checkpoints=tmp_path / "ck", checkpoint_every=2)
+    assert resumed == [0, 0, 0]  # fit afresh, and its record replaces the other one
+    assert json.loads((tmp_path / "ck" / "trial0.json").read_text())["key"]["params"]["epochs"] == 2
 
 
 def test_experiment_removes_checkpoints_of_finished_runs(tmp_path, synthetic):

@@ -85,3 +85,51 @@ def test_a_damaged_or_hostile_archive_is_refused_by_name(tmp_path, synthetic):
     with pytest.raises(ConfigError, match="evil.tar.gz: cannot unpack"):
         unpack_runs(cfg, evil)
     assert not (tmp_path / "outside.json").exists()
+
+
+def test_a_search_in_progress_travels_as_the_records_of_its_finished_trials(tmp_path, synthetic, monkeypatch, capsys):
+    from advrec.experiments import pipeline
+    from advrec.models import torch_base
+
+    path = tmp_path / "ratings.csv"
+    synthetic.to_frame(external=True).rename(columns={"value": "rating"}).to_csv(path, index=False)
+
+    def config(out):
+        return ExperimentConfig(name="tuned", datasets=[str(path)], seeds=[0], split="random:0.8", ks=[5],
+                                output=str(out), checkpoint_every=1,
+                                models=[{"name": "bpr", **BPR, "eval_every": 1, "tune": 2}])
+
+    reference = run_experiment(config(tmp_path / "ref"), show_progress=False)
+    real_fit = pipeline.fit_stage
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the session ends after the search, before the final fit
+
+    monkeypatch.setattr(pipeline, "fit_stage", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config(tmp_path / "here"), show_progress=False)
+    monkeypatch.setattr(pipeline, "fit_stage", real_fit)
+    got = pack_runs(config(tmp_path / "here"), tmp_path / "p.tar.gz")
+    assert got == {"runs": 0, "trials": 2, "files": 2}
+    with tarfile.open(tmp_path / "p.tar.gz") as tar:
+        assert sorted(n.rsplit("/", 1)[1] for n in tar.getnames()) == ["trial0.json", "trial1.json"]
+
+    there = config(tmp_path / "there")
+    unpack_runs(there, tmp_path / "p.tar.gz")
+    [row] = experiment_status(there)
+    assert row["state"] == "in progress" and row["detail"].startswith("trial0: finished, valid 0.")
+    fits: list[int] = []
+    real_loop = torch_base.train_loop
+
+    def counted(*args, **kwargs):
+        fits.append(1)
+        return real_loop(*args, **kwargs)
+
+    monkeypatch.setattr(torch_base, "train_loop", counted)
+    again = run_experiment(there, show_progress=False)
+    assert len(fits) == 1  # the final fit only: both trials came from their records
+
+    def metrics(result):
+        return [{k: v for k, v in row.items() if "@" in k} for rows in result["tables"].values() for row in rows]
+
+    assert metrics(again) == metrics(reference) and metrics(again)[0]["ndcg@5"]["mean"] > 0

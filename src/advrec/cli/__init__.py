@@ -147,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.pack:
             got = pack_runs(cfg, args.pack, args.out)
-            print(f"packed {got['runs']} finished runs ({got['files']} files) into {args.pack}")
+            trials = f" and {got['trials']} finished tuning trials of runs in progress" if got["trials"] else ""
+            print(f"packed {got['runs']} finished runs{trials} ({got['files']} files) into {args.pack}")
         else:
             got = unpack_runs(cfg, args.unpack, args.out)
             print(f"unpacked {args.unpack} into {cfg.root(args.out)}: {got['added']} files added, "

@@ -2,7 +2,8 @@
 
 A pack is a gzipped tar of the experiment's output folder with what reusing a run needs (records,
 evaluations, per-user values, data-stage records) and without what it does not: trained weights
-(``*.safetensors``) and fit checkpoints. Weights are kept only for runs that another model starts
+(``*.safetensors``) and fit checkpoints. A run still tuning travels as the records of its finished
+trials (``checkpoints/trial<n>.json``), so a search can also be split over sessions. Weights are kept only for runs that another model starts
 from (``init``). Unpacked runs are reused by ``advrec run`` exactly as if they had been run there, so
 an experiment can be split over machines (or sessions) and finished where the packs meet; their
 models cannot be loaded (``advrec recommend`` needs the weights).
@@ -27,32 +28,43 @@ def _kept_weights(cfg: ExperimentConfig, root: Path) -> set[Path]:
 
 
 def pack_runs(cfg: ExperimentConfig, archive: str | Path, out: str | Path | None = None) -> dict[str, int]:
-    """Write the finished runs of ``cfg`` to the gzipped tar ``archive`` (atomically).
+    """Write the finished runs of ``cfg`` to the gzipped tar ``archive`` (atomically), and for runs
+    whose tuning is under way the records of their finished trials (the rerun takes those from the
+    records instead of fitting them again).
 
     Returns
     -------
     dict
-        ``runs``: finished runs packed; ``files``: files written.
+        ``runs``: finished runs packed; ``trials``: finished trials of unfinished runs packed;
+        ``files``: files written.
     """
-    from advrec.experiments.runs import reuse_run, run_folder
-
     root = cfg.root(out)
     keep = _kept_weights(cfg, root)
-    finished = [run_folder(root, d, m.key, s) for d in cfg.datasets for s in cfg.seeds for m in cfg.models
-                if reuse_run(run_folder(root, d, m.key, s), cfg, m, s) is not None]
-    if not finished:
-        raise ConfigError(f"{root}: no finished run of {cfg.name!r} to pack")
-    files = []
-    for run_dir in finished:
-        for f in sorted(run_dir.rglob("*")):
-            rel = f.relative_to(run_dir)
-            if not f.is_file() or rel.parts[0] == "checkpoints" or (f.suffix == ".safetensors" and run_dir not in keep):
-                continue
-            files.append(f)
+    finished, trials, files = 0, 0, []
+    for run_dir, done in _runs(cfg, root):
+        if done:
+            finished += 1
+            files += [f for f in sorted(run_dir.rglob("*")) if f.is_file()
+                      and f.relative_to(run_dir).parts[0] != "checkpoints"
+                      and (f.suffix != ".safetensors" or run_dir in keep)]
+        else:  # a search in progress: the records of its finished trials (no weights needed)
+            records = sorted((run_dir / "checkpoints").glob("trial*.json"))
+            trials += len(records)
+            files += records
+    if not files:
+        raise ConfigError(f"{root}: no finished run or tuning trial of {cfg.name!r} to pack")
     with atomic_path(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:
         for f in files:
             tar.add(f, arcname=f.relative_to(root).as_posix())
-    return {"runs": len(finished), "files": len(files)}
+    return {"runs": finished, "trials": trials, "files": len(files)}
+
+
+def _runs(cfg: ExperimentConfig, root: Path) -> list[tuple[Path, bool]]:
+    """Every run folder of ``cfg`` under ``root`` and whether it holds a finished run."""
+    from advrec.experiments.runs import reuse_run, run_folder
+
+    folders = [(run_folder(root, d, m.key, s), m, s) for d in cfg.datasets for s in cfg.seeds for m in cfg.models]
+    return [(f, reuse_run(f, cfg, m, s) is not None) for f, m, s in folders]
 
 
 def unpack_runs(cfg: ExperimentConfig, archive: str | Path, out: str | Path | None = None) -> dict[str, int]:

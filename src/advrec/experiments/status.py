@@ -40,8 +40,15 @@ def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> l
 
 
 def _checkpointed_fits(folder: Path) -> list[str]:
-    """``"<fit>: epoch E, best <score> at B"`` for each checkpoint folder under ``folder``."""
+    """``"<fit>: epoch E, best <score> at B"`` for each checkpoint folder under ``folder``, and
+    ``"trial<n>: finished, valid <score>"`` for a finished tuning trial known by its record alone."""
     out = []
+    for f in sorted(folder.glob("trial*.json")):
+        if not (folder / f.stem / "checkpoint.json").is_file():
+            try:
+                out.append(f"{f.stem}: finished, valid {float(json.loads(f.read_text(encoding='utf-8'))['value']):.4f}")
+            except (OSError, ValueError, KeyError, TypeError):
+                out.append(f"{f.stem}: unreadable trial record")
     for f in sorted(folder.glob("*/checkpoint.json")):
         try:
             state = json.loads(f.read_text(encoding="utf-8"))["state"]

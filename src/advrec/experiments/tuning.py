@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from advrec.eval.metrics import DEFAULT_METRICS
 from advrec.experiments.fitting import fit_resumable
 from advrec.models.base import Recommender
 from advrec.models.registry import available, create, get_model_class
+from advrec.utils.io import atomic_write_json
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -74,8 +76,11 @@ def tune(
         Show Optuna's progress bar and a line per finished trial with its validation score.
     checkpoints
         Folder for the resumable checkpoints of iterative models, one ``trial<n>``
-        folder per trial. The seeded sampler proposes the same values again, so a
-        rerun of an interrupted search resumes each trial where it stopped.
+        folder per trial, and for the record of every finished trial (``trial<n>.json``:
+        its values, data checksums, validation value and choices). The seeded sampler
+        proposes the same values again, so a rerun of an interrupted search takes each
+        finished trial from its record without a fit (the record alone is enough: it
+        travels in ``advrec run --pack``) and resumes the others where they stopped.
     checkpoint_every
         Epochs between checkpoints.
 
@@ -94,16 +99,28 @@ def tune(
     fixed = {**tuning_settings(name), **(base_params or {})}
     fixed.pop("seed", None)
 
+    data_key = {"train": tuning.train.checksum(), "valid": tuning.test.checksum(), "metric": metric}
+
     def objective(trial: optuna.Trial) -> float:
         params = {**space(trial), **fixed, "seed": seed}  # fixed values win
+        record = None if checkpoints is None else Path(checkpoints) / f"trial{trial.number}.json"
+        key = trial_key(name, params, data_key)
+        done = finished_trial(record, key)
+        if done is not None:  # a finished trial of an earlier (interrupted) search: not fit again
+            for attr, value in done["user_attrs"].items():
+                trial.set_user_attr(attr, value)
+            return float(done["value"])
         # valid is passed so iterative models can stop early; what the model chose on
         # it (the best epoch, ...) becomes part of the tuned values for the final fit.
-        ckpt = None if checkpoints is None else Path(checkpoints) / f"trial{trial.number}"
+        ckpt = None if record is None else record.with_suffix("")
         rec = create(name, **params)
         rec = fit_resumable(rec, tuning.train, tuning.test, checkpoints=ckpt, every=checkpoint_every,
                             validator=validation_scorer(tuning, getattr(rec.config, "valid_metric", metric)))
         _record_choices(trial, rec)
-        return _validation_score(rec, tuning, metric)
+        value = _validation_score(rec, tuning, metric)
+        if record is not None:
+            atomic_write_json(record, {"key": key, "value": value, "user_attrs": dict(trial.user_attrs)})
+        return value
 
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
@@ -115,6 +132,26 @@ def tune(
     best.update(study.best_trial.user_attrs.get("selected", {}))
     return best, trials
 
+
+
+def trial_key(model: str, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a finished trial's record must match to stand for a fit: the model, every value the trial
+    used (sampled and fixed, as JSON) and the checksums of the data it was fit and scored on."""
+    return {"model": model, "params": json.loads(json.dumps(params, sort_keys=True, default=str)), **data}
+
+
+def finished_trial(path: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The record at ``path`` when it is a finished trial with exactly ``key``; None otherwise (no
+    record, another search's record, or an unreadable one: the trial is then fit and the record rewritten)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(done, dict) or done.get("key") != key or "value" not in done:
+        return None
+    return {"value": done["value"], "user_attrs": done.get("user_attrs") or {}}
 
 
 def _checked_space(model: str, n_trials: int) -> Space:
