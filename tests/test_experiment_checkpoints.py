@@ -155,3 +155,17 @@ def test_a_checkpoint_of_earlier_settings_of_a_run_is_replaced_not_fatal(tmp_pat
     assert "checkpoint of earlier settings of this run; removed" in capsys.readouterr().err
     fresh = run_experiment(cfg, tmp_path / "fresh", show_progress=False)["runs"][0]
     assert got["metrics"] == fresh["metrics"]
+
+
+def test_status_lists_trials_in_number_order_and_trials_known_by_their_record(tmp_path):
+    from advrec.experiments.status import _checkpointed_fits
+
+    for name, state in [("trial10", {"epoch": 5}), ("trial2", {"epoch": 7, "best": 0.5, "best_epoch": 5,
+                                                                 "stopped": True}), ("final", {"epoch": 3})]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.json").write_text(json.dumps({"state": state}))
+    (tmp_path / "trial1.json").write_text(json.dumps({"value": 0.25}))
+    (tmp_path / "trial3.json").write_text("{broken")
+    assert _checkpointed_fits(tmp_path) == [
+        "trial1: finished, valid 0.2500", "trial2: epoch 7, best valid 0.5000 at 5 (stopped early)",
+        "trial3: unreadable trial record", "trial10: epoch 5", "final: epoch 3"]

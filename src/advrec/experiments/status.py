@@ -41,27 +41,38 @@ def experiment_status(cfg: ExperimentConfig, out: str | Path | None = None) -> l
 
 def _checkpointed_fits(folder: Path) -> list[str]:
     """``"<fit>: epoch E, best <score> at B"`` for each checkpoint folder under ``folder``, and
-    ``"trial<n>: finished, valid <score>"`` for a finished tuning trial known by its record alone."""
-    out = []
-    for f in sorted(folder.glob("trial*.json")):
-        if not (folder / f.stem / "checkpoint.json").is_file():
-            try:
-                out.append(f"{f.stem}: finished, valid {float(json.loads(f.read_text(encoding='utf-8'))['value']):.4f}")
-            except (OSError, ValueError, KeyError, TypeError):
-                out.append(f"{f.stem}: unreadable trial record")
-    for f in sorted(folder.glob("*/checkpoint.json")):
-        try:
-            state = json.loads(f.read_text(encoding="utf-8"))["state"]
-        except (OSError, ValueError, KeyError):
-            out.append(f"{f.parent.name}: unreadable checkpoint")
-            continue
-        text = f"{f.parent.name}: epoch {state['epoch']}"
-        if state.get("best") is not None:
-            text += f", best valid {state['best']:.4f} at {state['best_epoch']}"
-        if state.get("stopped"):
-            text += " (stopped early)"
-        out.append(text)
-    return out
+    ``"trial<n>: finished, valid <score>"`` for a finished tuning trial known by its record alone;
+    trials in number order, then the final fit."""
+    fits = {f.parent.name: _checkpoint_line(f) for f in folder.glob("*/checkpoint.json")}
+    for f in folder.glob("trial*.json"):
+        fits.setdefault(f.stem, _record_line(f))
+    return [f"{name}: {fits[name]}" for name in sorted(fits, key=_fit_order)]
+
+
+def _fit_order(name: str) -> tuple[int, int, str]:
+    """``trial2`` before ``trial10``, both before ``final`` (and any other fit)."""
+    number = name.removeprefix("trial")
+    return (0, int(number), "") if name.startswith("trial") and number.isdigit() else (1, 0, name)
+
+
+def _record_line(path: Path) -> str:
+    try:
+        return f"finished, valid {float(json.loads(path.read_text(encoding='utf-8'))['value']):.4f}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable trial record"
+
+
+def _checkpoint_line(path: Path) -> str:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))["state"]
+    except (OSError, ValueError, KeyError):
+        return "unreadable checkpoint"
+    text = f"epoch {state['epoch']}"
+    if state.get("best") is not None:
+        text += f", best valid {state['best']:.4f} at {state['best_epoch']}"
+    if state.get("stopped"):
+        text += " (stopped early)"
+    return text
 
 
 def status_markdown(rows: list[dict[str, Any]]) -> str:
