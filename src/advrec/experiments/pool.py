@@ -79,7 +79,7 @@ def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]]
     def name(run: Run) -> str:
         return f"{run[0]} {todo[run[2]][2].key} seed={run[1]}"
 
-    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=get_context("spawn")) as pool:
+    with worker_pool(min(jobs, total)) as pool:
         live: dict[Future[None], Run] = {}
         skipped: set[Run] = set()
 
@@ -117,6 +117,27 @@ def _run_all(cfg: ExperimentConfig, root: Path, todo: list[tuple[str, int, Any]]
                 skip(run)
         bar.close()
     return failures
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that end when the process that made the pool is gone
+    (killed, or its session ended), instead of finishing their run as orphans beside a restarted pool."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Worker initializer: a daemon thread that ends the worker once its parent process has changed
+    (checkpoints make the lost work at most ``checkpoint_every`` epochs, as for any interruption)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="advrec-exit-with-parent", daemon=True).start()
 
 
 def _worker(cfg_json: dict[str, Any], root: str, dataset: str, seed: int, label: str, threads: int) -> None:
