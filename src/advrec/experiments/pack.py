@@ -4,9 +4,9 @@ A pack is a gzipped tar of the experiment's output folder with what reusing a ru
 evaluations, per-user values, data-stage records) and without what it does not: trained weights
 (``*.safetensors``) and fit checkpoints. A run still tuning travels as the records of its finished
 trials (``checkpoints/trial<n>.json``), so a search can also be split over sessions. Weights are kept
-only for runs that another model starts from (``init``). Unpacked runs are reused by ``advrec run`` exactly as if they had been run there, so
-an experiment can be split over machines (or sessions) and finished where the packs meet; their
-models cannot be loaded (``advrec recommend`` needs the weights).
+only for runs that another model starts from (``init``). Unpacked runs are reused by ``advrec run``
+exactly as if they had been run there, so an experiment can be split over machines (or sessions) and
+finished where the packs meet; their models cannot be loaded (``advrec recommend`` needs the weights).
 """
 
 from __future__ import annotations
