@@ -16,6 +16,7 @@ from advrec.data.splits import cold_users
 from advrec.errors import ConfigError, DataError
 from advrec.eval.foldin import evaluate_cold_users
 from advrec.models import Recommender, create
+from advrec.models.arrival import Arrival
 
 FAST = {"epochs": 3, "g_hidden": [16], "d_hidden": [8], "diag_rows": 20}
 
@@ -67,6 +68,29 @@ def test_revealed_items_are_the_earliest_by_time(synthetic):
     for row, (u, n) in enumerate(zip(users, counts, strict=True)):
         mine = synthetic.items[order][synthetic.users[order] == u]
         assert set(np.flatnonzero(shown[row])) == set(mine[:n].tolist())
+
+
+def test_without_timestamps_each_epoch_draws_a_fresh_arrival_order(synthetic):
+    """``reveal_by="time"`` on data without timestamps is a random order, redrawn every epoch
+    (not one order kept for the whole fit); with timestamps the order stays by time."""
+    untimed = replace(synthetic, timestamps=None)
+    users = np.arange(synthetic.n_users)
+    for data in (untimed, synthetic):
+        arrival = Arrival(data, "time", seed=0)
+        assert arrival.by == ("random" if data is untimed else "time")
+        before_items, before_rows = arrival.items.copy(), arrival.first(users, arrival.counts)
+        arrival.next_epoch(torch.Generator().manual_seed(1))
+        assert (before_items != arrival.items).any() == (data is untimed)
+        assert (before_rows != arrival.first(users, arrival.counts)).nnz == 0  # each user's items kept
+
+
+@pytest.mark.parametrize("name", ["usergan", "dropoutnet"])
+def test_every_epoch_starts_a_new_arrival(synthetic, monkeypatch, name):
+    calls = []
+    original = Arrival.next_epoch
+    monkeypatch.setattr(Arrival, "next_epoch", lambda self, g: calls.append(1) or original(self, g))
+    create(name, **(FAST if name == "usergan" else {"epochs": 3})).fit(synthetic)
+    assert len(calls) == 3
 
 
 def test_an_epoch_never_reveals_a_whole_profile(synthetic):

@@ -48,8 +48,11 @@ class Arrival:
         pick = c[torch.randint(len(c), (len(self.counts),), generator=generator)].numpy()
         return np.minimum(pick, np.maximum(self.counts - 1, 0))
 
-    def reshuffle(self, generator: torch.Generator) -> None:
-        """A fresh random arrival order of every user's items (for ``by="random"``)."""
+    def next_epoch(self, generator: torch.Generator) -> None:
+        """Start an epoch: a fresh random arrival order of every user's items when the order is
+        random (``by="random"``, or ``"time"`` on data without timestamps); nothing by time."""
+        if self.by != "random":
+            return
         keys = torch.rand(len(self.items), generator=generator).numpy()
         users = np.repeat(np.arange(len(self.counts)), self.counts)
         self.items = self.items[np.lexsort((keys, users))]

@@ -151,8 +151,7 @@ class DropoutNet(DropoutBase):
 
     def train_epoch(self, epoch: int, generator: torch.Generator) -> dict[str, float]:
         c = self.config
-        if c.reveal_by == "random":
-            self._arrival.reshuffle(generator)
+        self._arrival.next_epoch(generator)
         reveal = self._arrival.draw(c.reveal, generator)
         feats = user_feature_matrix(self)
         order = self._train_users[torch.randperm(len(self._train_users), generator=generator)]

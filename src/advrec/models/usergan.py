@@ -174,8 +174,7 @@ class UserGAN(GANRecommender):
     # ------------------------------------------------------------- the game
     def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
         """Draw this epoch's number of revealed items per user (and their order) and the mask seeds."""
-        if self.config.reveal_by == "random":
-            self._arrival.reshuffle(generator)
+        self._arrival.next_epoch(generator)
         self._epoch_reveal = self._arrival.draw(self.config.reveal, generator)
         for kind in ("zr", "pm"):
             self._epoch_seeds[kind] = draw_row_seeds(self.n_users, generator)
