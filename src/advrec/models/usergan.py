@@ -39,8 +39,8 @@ class UserGANConfig(GANConfig):
     """Numbers of interactions a simulated new user reveals; each epoch draws one per training
     user (a user with ``n`` interactions reveals at most ``n - 1``)."""
     reveal_by: Literal["time", "random"] = "time"
-    """Which interactions are revealed: the earliest (``"time"``, as cold-user splits reveal them;
-    random order when the data has no timestamps) or a fresh random choice every epoch."""
+    """Which interactions are revealed: the earliest (``"time"``, as cold-user splits reveal them)
+    or a fresh random choice every epoch (``"random"``, and ``"time"`` on data without timestamps)."""
     g_hidden: list[int] = Field(default_factory=lambda: [400])
     """Generator hidden layers."""
     d_hidden: list[int] = Field(default_factory=lambda: [125])
