@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -259,6 +261,15 @@ def test_cold_users_random_and_no_reveal(synthetic):
         cold_users(synthetic, reveal=-1)
     with pytest.raises(ConfigError, match="by must be"):
         cold_users(synthetic, by="first")
+
+
+def test_cold_users_by_time_without_timestamps_names_the_random_form(synthetic):
+    untimed = dataclasses.replace(synthetic, timestamps=None, name="untimed")
+    with pytest.raises(DataError, match=r"untimed: .*no timestamps.*cold-user:0\.2:3:random"):
+        cold_users(untimed, 0.2, reveal=3)
+    s = cold_users(untimed, 0.2, reveal=3, by="random", seed=0)
+    assert s.name == "cold-user:0.2:3:random"
+    assert cold_users(untimed, 0.2, seed=0).revealed is None  # R = 0 needs no order
 
 
 def test_cold_users_too_few():

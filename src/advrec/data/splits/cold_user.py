@@ -8,7 +8,6 @@ from advrec.data.interactions import Interactions
 from advrec.data.splits.arrays import (
     BY_CHOICES,
     TAG_COLD_USERS,
-    check_by,
     check_fraction,
     index_mask,
     part_names,
@@ -17,7 +16,7 @@ from advrec.data.splits.arrays import (
     user_ranks,
 )
 from advrec.data.splits.split import Split
-from advrec.errors import ConfigError
+from advrec.errors import ConfigError, DataError
 
 
 def hold_out_users(
@@ -79,8 +78,12 @@ def cold_users(
         raise ConfigError(f"reveal must be a non-negative integer, got {reveal!r}")
     if by not in BY_CHOICES:
         raise ConfigError(f"by must be one of {BY_CHOICES}, got {by!r}")
-    if reveal:
-        check_by(by, inter)  # timestamps are only needed when records are revealed
+    if reveal and by == "time" and inter.timestamps is None:
+        raise DataError(
+            f"{inter.name}: cold-user:{f:g}:{int(reveal)} reveals each cold user's {int(reveal)} earliest "
+            f"records by time, but the records have no timestamps; use "
+            f"cold-user:{f:g}:{int(reveal)}:random (a seeded random choice of the revealed records)"
+        )
     rng = rng_for(seed, TAG_COLD_USERS)
     cold, revealed, held = hold_out_users(inter, f, int(reveal), by, rng)
     names = part_names(inter.name)
