@@ -3,7 +3,8 @@
 For every model fit plain and on each ``augment`` data stage (``each_data``), and for each ranking
 evaluation (all test users, the sparsest quarter): the mean over seeds of the metric, the difference
 to the plain fit with a paired t-test and Wilcoxon test on per-user values averaged over seeds (users
-evaluated in both), and the generators' mode-collapse diagnostics from the stages' records.
+evaluated in both), the first augmentation (the adversarial generator) against each other one with the
+same tests, and the generators' mode-collapse diagnostics from the stages' records.
 
 Usage: python benchmarks/augment_report.py benchmarks/augment_ml100k.toml --out docs/benchmarks/augment_ml100k.md
 """
@@ -76,6 +77,37 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def between(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first augmentation against each later one, per (dataset, model): paired tests on per-user means.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows of :func:`collect`; augmentations are taken in the order they first appear.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dataset, model, other augmentation): ``diff`` (first minus other), ``rel``, ``p_t``,
+        ``p_w``, ``n_users``.
+    """
+    out = []
+    for (dataset, model), g in frame.groupby(["dataset", "model"], sort=False):
+        augs = [a for a in dict.fromkeys(g.aug) if a != "none"]
+        if len(augs) < 2:
+            continue
+        ref = _user_means(g[g.aug == augs[0]])
+        for other in augs[1:]:
+            users = _user_means(g[g.aug == other])
+            common = ref.index.intersection(users.index)
+            test = paired_test(ref[common].to_numpy(), users[common].to_numpy())
+            out.append({"dataset": dataset, "model": model, "first": augs[0], "other": other,
+                        "diff": test["mean_diff"], "p_t": test["p_t"], "p_w": test["p_wilcoxon"],
+                        "n_users": test["n"],
+                        "rel": test["mean_diff"] / max(float(users[common].mean()), 1e-12)})
+    return pd.DataFrame(out)
+
+
 def _user_means(runs: pd.DataFrame) -> pd.Series:
     """Per-user mean over the seeds the user was evaluated in."""
     if not len(runs):
@@ -102,17 +134,35 @@ def diagnostics(cfg: ExperimentConfig, root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby(["dataset", "aug"], sort=False).mean(numeric_only=True).reset_index()
 
 
+def _difference(row: pd.Series) -> str:
+    marks = f"t{significance_mark(row['p_t']) or ' n.s.'}, W{significance_mark(row['p_w']) or ' n.s.'}"
+    return f"{row['diff']:+.4f}, {row['rel']:+.1%}; {marks}"
+
+
 def _cell(row: pd.Series) -> str:
     text = f"{row['mean']:.4f} ± {row['std']:.4f}"
     if "diff" in row and pd.notna(row.get("diff")):
-        marks = f"t{significance_mark(row['p_t']) or ' n.s.'}, W{significance_mark(row['p_w']) or ' n.s.'}"
-        text += f" ({row['diff']:+.4f}, {row['rel']:+.1%}; {marks})"
+        text += f" ({_difference(row)})"
     return text
 
 
-def render(cfg: ExperimentConfig, root: Path, metrics: list[str], argv: list[str]) -> str:
+def _between_lines(table: pd.DataFrame, evaluation: str, metric: str) -> list[str]:
+    if not len(table):
+        return []
+    first = table["first"].iloc[0]
+    others = list(dict.fromkeys(table.other))
+    lines = [f"### {evaluation}: {metric}, {first} against the other augmentations", "",
+             f"{first} minus each other augmentation (absolute, relative to the other); the same tests.", "",
+             "| dataset | model | " + " | ".join(f"vs {o}" for o in others) + " |", "|---|---|" + "---:|" * len(others)]
+    for (dataset, model), g in table.groupby(["dataset", "model"], sort=False):
+        cells = {r.other: _difference(r) for _, r in g.iterrows()}
+        lines.append(f"| {dataset} | {model} | " + " | ".join(cells.get(o, "–") for o in others) + " |")
+    return [*lines, ""]
+
+
+def render(cfg: ExperimentConfig, root: Path, metrics: list[str], argv: list[str], jobs: int = 1) -> str:
     lines = [f"# {cfg.name}", "",
-             (f"Command: `advrec run {argv[0]} --jobs 1`, then "
+             (f"Command: `advrec run {argv[0]} --jobs {jobs}`, then "
              f"`python benchmarks/augment_report.py {shlex.join(argv)}`."), "",
              "Machine: 2 cores, torch 2.13.0+cpu, shared with other jobs.", ""]
     evaluations = [e.name for e in cfg.evaluations if e.kind == "ranking"] or ["test"]
@@ -133,6 +183,7 @@ def render(cfg: ExperimentConfig, root: Path, metrics: list[str], argv: list[str
                 cells = {r.aug: _cell(r) for _, r in g.iterrows()}
                 lines.append(f"| {dataset} | {model} | " + " | ".join(cells.get(a, "–") for a in augs) + " |")
             lines.append("")
+            lines += _between_lines(between(frame), evaluation, metric)
     diag = diagnostics(cfg, root)
     if len(diag):
         cols = [c for c in diag.columns if c not in ("dataset", "aug")]
@@ -160,10 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--root", help="runs folder (default: the experiment's output)")
     p.add_argument("--metrics", nargs="+", default=["ndcg@20", "recall@20"])
+    p.add_argument("--jobs", type=int, default=1, help="the runs' --jobs, for the page's command line")
     args = p.parse_args(argv)
     cfg = load_experiment(args.experiment)
     root = Path(args.root or cfg.output or f"runs/{cfg.name}")
-    text = render(cfg, root, args.metrics, argv)
+    text = render(cfg, root, args.metrics, argv, args.jobs)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
 
